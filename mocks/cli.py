@@ -1,0 +1,100 @@
+"""`topapi mock [openai|gemini|sora|all]`: serve mock upstreams until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from .settings import FAULT_KINDS, Fault, Settings
+
+KINDS = ("openai", "gemini", "sora")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("mock", help="run deterministic OpenAI/Gemini/Sora mock upstreams",
+                       description="Serve mock upstreams (see MOCKS.md). With `all`, one port each, printed.")
+    p.add_argument("kind", nargs="?", default="all", choices=(*KINDS, "all"))
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0,
+                   help="port (with `all`: first of three consecutive ports); 0 picks free ports")
+    add_settings_flags(p)
+    p.set_defaults(func=run)
+
+
+def add_settings_flags(p: argparse.ArgumentParser) -> None:
+    d, f = Settings(), Fault()
+    g = p.add_argument_group("latency and faults (same names as POST /_mock/config)")
+    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--node-name", default=None, help="name in x-mock-node and stats (default: the kind)")
+    g.add_argument("--ttft-ms", type=float, default=d.ttft_ms)
+    g.add_argument("--itl-ms", type=float, default=d.itl_ms)
+    g.add_argument("--jitter-ms", type=float, default=d.jitter_ms)
+    g.add_argument("--tokens-per-chunk", type=int, default=d.tokens_per_chunk)
+    g.add_argument("--video-ms", type=float, default=d.video_ms)
+    g.add_argument("--fault-rate", type=float, default=f.rate)
+    g.add_argument("--fault-kind", choices=FAULT_KINDS, default=f.kind)
+    g.add_argument("--fault-status", type=int, default=f.status)
+    g.add_argument("--fault-after-chunks", type=int, default=f.after_chunks)
+    g.add_argument("--fault-hang-s", type=float, default=f.hang_s)
+    g.add_argument("--fault-slow-itl-ms", type=float, default=f.slow_itl_ms)
+
+
+def settings_from(args: argparse.Namespace, node_name: str) -> Settings:
+    s = Settings(seed=args.seed, node_name=args.node_name or node_name, ttft_ms=args.ttft_ms,
+                 itl_ms=args.itl_ms, jitter_ms=args.jitter_ms, tokens_per_chunk=args.tokens_per_chunk,
+                 video_ms=args.video_ms,
+                 fault=Fault(rate=args.fault_rate, kind=args.fault_kind, status=args.fault_status,
+                             after_chunks=args.fault_after_chunks, hang_s=args.fault_hang_s,
+                             slow_itl_ms=args.fault_slow_itl_ms))
+    s.validate()
+    return s
+
+
+def build(kind: str, settings: Settings):
+    if kind == "openai":
+        from .openai_app import OpenAIMock
+
+        return OpenAIMock(settings)
+    if kind == "gemini":
+        from .gemini_app import GeminiMock
+
+        return GeminiMock(settings)
+    from .sora_app import SoraMock
+
+    return SoraMock(settings)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .serving import config
+
+    kinds = KINDS if args.kind == "all" else (args.kind,)
+    try:
+        servers = []
+        for i, kind in enumerate(kinds):
+            name = kind if args.kind == "all" or not args.node_name else args.node_name
+            app = build(kind, settings_from(args, name))
+            cfg = config(app, args.host, args.port + i if args.port else 0)
+            servers.append((kind, uvicorn.Server(cfg)))
+    except ValueError as exc:
+        print(f"topapi mock: {exc}", file=sys.stderr)
+        return 2
+    urls = {kind: f"http://{args.host}:{srv.config.port}" for kind, srv in servers}
+    for kind, url in urls.items():
+        suffix = "/v1" if kind != "gemini" else ""
+        print(f"{kind:7s} {url}   (SDK base_url: {url}{suffix}; stats: {url}/_mock/stats)", flush=True)
+    print(json.dumps(urls), flush=True)
+
+    async def main() -> None:
+        await asyncio.gather(*(srv.serve() for _, srv in servers))
+
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except KeyboardInterrupt:
+        pass
+    return 0

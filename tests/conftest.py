@@ -1,0 +1,13 @@
+"""Shared test helpers. Fixtures that users of topapi-kit get too live in mocks.pytest_plugin."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+SEED = SHARED / "seed" / "topapi-usage.zh.md"
+REFERENCE = SHARED / "reference"
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ helpers such as reference.py

@@ -1,0 +1,1 @@
+"""The `topapi` command: a thin dispatcher; each part owns its subcommands."""
