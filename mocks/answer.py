@@ -204,7 +204,7 @@ def from_schema(schema: dict[str, Any], r, text: str = "", name: str = "", depth
         return {k: from_schema(props.get(k, {}), r, text, k, depth + 1) for k in required}
     if kind == "array":
         return [from_schema(schema.get("items", {}), r, text, name, depth + 1)
-                for _ in range(max(1, int(schema.get("minItems", 1))))]
+                for _ in range(min(8, max(1, int(schema.get("minItems", 1)))))]
     if kind == "integer":
         lo, hi = int(schema.get("minimum", 1)), int(schema.get("maximum", 100))
         return r.randint(lo, max(lo, hi))

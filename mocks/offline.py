@@ -5,9 +5,11 @@
         client.chat.completions.create(...)           # ... answered by OpenAIMock, no network
         upstreams["openai"].stats()                  # the servers are there to inspect
 
-Works for sync and async httpx clients (and so for the openai SDK, which uses httpx).
-Responses are complete when returned (httpx's ASGI transport reads the body first), so
-latency settings delay a whole response rather than its tokens.
+Works for sync and async httpx clients through respx. Recent openai and google-genai SDKs
+talk through `httpx2` (a fork of httpx) when it is installed, which respx does not see:
+while the context is open, httpx2's transports are patched the same way, so those SDKs
+reach the mocks unmodified too. Responses are complete when returned (the ASGI transports
+read the body first), so latency settings delay a whole response rather than its tokens.
 """
 
 from __future__ import annotations
@@ -92,19 +94,75 @@ def router(servers: dict[str, MockServer] | None = None, *, openai_base: str = O
     servers = servers if servers is not None else default_servers()
     respx_kw.setdefault("assert_all_called", False)
     r = respx.MockRouter(**respx_kw)
-    if "sora" in servers:
-        r.route(url__startswith=openai_base.rstrip("/") + "/v1/videos").mock(
-            side_effect=AsgiSideEffect(servers["sora"]))
-    if "openai" in servers:
-        r.route(url__startswith=openai_base.rstrip("/") + "/").mock(side_effect=AsgiSideEffect(servers["openai"]))
-    if "gemini" in servers:
-        r.route(url__startswith=gemini_base.rstrip("/") + "/").mock(side_effect=AsgiSideEffect(servers["gemini"]))
+    for prefix, app in _routes(servers, openai_base, gemini_base):
+        r.route(url__startswith=prefix).mock(side_effect=AsgiSideEffect(app))
     return r
 
 
+def _routes(servers: dict[str, MockServer], openai_base: str, gemini_base: str) -> list[tuple[str, Any]]:
+    """(URL prefix, app), most specific first."""
+    out = []
+    if "sora" in servers:
+        out.append((openai_base.rstrip("/") + "/v1/videos", servers["sora"]))
+    if "openai" in servers:
+        out.append((openai_base.rstrip("/") + "/", servers["openai"]))
+    if "gemini" in servers:
+        out.append((gemini_base.rstrip("/") + "/", servers["gemini"]))
+    return out
+
+
 @contextlib.contextmanager
-def mock_upstreams(servers: dict[str, MockServer] | None = None, **kw: Any) -> Iterator[dict[str, MockServer]]:
-    """Context manager: while open, httpx requests to the API hosts reach the mocks in-process."""
+def _patch_httpx2(routes: list[tuple[str, Any]]) -> Iterator[None]:
+    try:
+        import httpx2
+    except ImportError:
+        yield
+        return
+    transports = {id(app): httpx2.ASGITransport(app=app) for _, app in routes}
+
+    def find(request) -> Any:
+        url = str(request.url)
+        return next((transports[id(app)] for prefix, app in routes if url.startswith(prefix)), None)
+
+    async def answer(transport, request):
+        try:
+            response = await transport.handle_async_request(request)
+            content = await response.aread()
+        except ConnectionReset as exc:
+            raise httpx2.ReadError(str(exc), request=request) from None
+        return httpx2.Response(response.status_code, headers=response.headers, content=content, request=request)
+
+    sync_orig = httpx2.HTTPTransport.handle_request
+    async_orig = httpx2.AsyncHTTPTransport.handle_async_request
+
+    def handle_request(self, request):
+        transport = find(request)
+        if transport is None:
+            return sync_orig(self, request)
+        request.read()
+        return asyncio.run_coroutine_threadsafe(answer(transport, request), _Loop.get()).result()
+
+    async def handle_async_request(self, request):
+        transport = find(request)
+        if transport is None:
+            return await async_orig(self, request)
+        await request.aread()
+        return await answer(transport, request)
+
+    httpx2.HTTPTransport.handle_request = handle_request
+    httpx2.AsyncHTTPTransport.handle_async_request = handle_async_request
+    try:
+        yield
+    finally:
+        httpx2.HTTPTransport.handle_request = sync_orig
+        httpx2.AsyncHTTPTransport.handle_async_request = async_orig
+
+
+@contextlib.contextmanager
+def mock_upstreams(servers: dict[str, MockServer] | None = None, *, openai_base: str = OPENAI_BASE,
+                   gemini_base: str = GEMINI_BASE, **kw: Any) -> Iterator[dict[str, MockServer]]:
+    """Context manager: while open, httpx and httpx2 requests to the API hosts reach the mocks in-process."""
     servers = servers if servers is not None else default_servers()
-    with router(servers, **kw):
+    with router(servers, openai_base=openai_base, gemini_base=gemini_base, **kw), \
+            _patch_httpx2(_routes(servers, openai_base, gemini_base)):
         yield servers

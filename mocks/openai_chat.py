@@ -25,8 +25,8 @@ def routes(server: MockServer) -> list[Route]:
         server.check_request(body, "CreateChatCompletionRequest")
         model = server.check_model(ctx, body["model"], "chat")
         choices = int(body.get("n") or 1)
-        if not 1 <= choices <= 8:
-            raise ApiError(400, "n must be between 1 and 8", param="n")
+        if not 1 <= choices <= 128:
+            raise ApiError(400, "n must be between 1 and 128", param="n")
         prompt = to_prompt(body)
         answers = [answer(_for_choice(prompt, i), ctx.settings.seed) for i in range(choices)]
         stops = _stops(body.get("stop"))

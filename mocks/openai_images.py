@@ -79,7 +79,8 @@ def images_response(ctx, model: str, body: dict[str, Any], source_key: bytes) ->
     out_tokens = 272 * n
     return {
         "created": ctx.created, "data": data, "background": "opaque", "output_format": "png",
-        "quality": body.get("quality") or "auto", "size": size,
+        "quality": body["quality"] if body.get("quality") in ("low", "medium", "high") else "medium",
+        "size": size,
         "usage": {"input_tokens": text_tokens + image_tokens, "output_tokens": out_tokens,
                   "total_tokens": text_tokens + image_tokens + out_tokens,
                   "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": image_tokens}},
@@ -105,12 +106,11 @@ def _json_sources(body: dict[str, Any]) -> list[bytes]:
         decoded = media.decode_data_url(body["image"])
         sources.append(decoded[1] if decoded else _b64(body["image"], "image"))
     for i, ref in enumerate(body.get("images") or []):
-        url = ref.get("image_url") if isinstance(ref, dict) else None
+        url = ref.get("image_url") or ref.get("file_id") if isinstance(ref, dict) else None
         if not isinstance(url, str):
-            raise ApiError(400, "images[].image_url must be a string (file_id is not supported by the mock)",
-                           param=f"images[{i}].image_url")
+            raise ApiError(400, "images[] items need an image_url or a file_id string", param=f"images[{i}]")
         decoded = media.decode_data_url(url)
-        # an https URL cannot be fetched (no network, ever): stand in a 1x1 PNG keyed by the URL
+        # an https URL or a file id cannot be fetched (no network, ever): a 1x1 PNG keyed by it stands in
         sources.append(decoded[1] if decoded else media.png(1, 1, url))
     return sources
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from jsonschema.exceptions import best_match
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -222,7 +223,8 @@ class MockServer:
             msg = f"Method {request.method} is not allowed on {request.url.path}"
         else:
             msg = str(exc.detail)
-        return self.error(exc.status_code, msg, code="unknown_url" if exc.status_code == 404 else None)
+        return self.error(exc.status_code, msg, code="unknown_url" if exc.status_code == 404 else None,
+                          headers=dict(exc.headers) if exc.headers else None)
 
     async def _crash(self, request: Request, exc: Exception) -> Response:
         # never a stack trace in a body; the server log has it
@@ -243,17 +245,24 @@ class MockServer:
 
     def check_request(self, body: Any, schema: str) -> None:
         """400 naming the first field that breaks the request schema of our spec."""
-        problems = validator(self.spec, schema).iter_errors(body)
-        err = min(problems, key=lambda e: (len(e.absolute_path), str(e.absolute_path)), default=None)
+        err = best_match(validator(self.spec, schema).iter_errors(body))
         if err is not None:
             where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path).lstrip(".")
-            raise ApiError(400, f"Invalid request: {where or 'body'}: {err.message}", param=where or None,
+            message = err.message if len(err.message) <= 300 else err.message[:297] + "..."
+            raise ApiError(400, f"Invalid request: {where or 'body'}: {message}", param=where or None,
                            code="invalid_value")
 
     # -- ASGI ---------------------------------------------------------------------------------------
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["path"].startswith("/_mock/"):
             await self.app(scope, receive, send)
+            return
+        if not _has_key(scope):
+            # the real upstreams refuse anonymous calls (conformance's ignored_auth check relies on it)
+            status, msg = ((403, "Method doesn't allow unregistered callers: send an API key (x-goog-api-key)")
+                           if self.dialect == "gemini" else
+                           (401, "You didn't provide an API key. Send it as 'Authorization: Bearer KEY'."))
+            await self._send_error(send, status, msg, headers={NODE_HEADER: self.node_name})
             return
         self.counter += 1
         n = self.counter
@@ -325,6 +334,18 @@ class MockServer:
         return [Route("/_mock/stats", stats, methods=["GET"]),
                 Route("/_mock/config", config, methods=["GET", "POST"]),
                 Route("/_mock/reset", reset, methods=["POST"])]
+
+
+_KEY_HEADERS = (b"authorization", b"x-api-key", b"x-goog-api-key")
+
+
+def _has_key(scope) -> bool:
+    """Any non-empty key will do: the mocks check that one is sent, not which."""
+    for name, value in scope["headers"]:
+        if name in _KEY_HEADERS and value.strip() and value.strip().lower() != b"bearer":
+            return True
+    qs = scope.get("query_string", b"")
+    return b"key=" in qs and any(p.startswith(b"key=") and len(p) > 4 for p in qs.split(b"&"))
 
 
 def ctx_of(request: Request) -> Ctx:

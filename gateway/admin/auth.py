@@ -1,0 +1,55 @@
+"""POST /api/auth/login and /api/auth/logout: console sessions (bearer tokens, stored hashed)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .. import security
+from ..store import accounts
+from . import fields
+from .common import (
+    ANY_USER,
+    ApiError,
+    Context,
+    User,
+    bearer_token,
+    json_response,
+    no_content,
+    read_json,
+    resource,
+)
+
+
+async def login(request: Request, ctx: Context, _: User) -> Response:
+    data = await read_json(request)
+    creds = fields.pick(data, {"username": fields.text(1024), "password": fields.text(1024)},
+                        required=("username", "password"))
+    if not fields.USERNAME.fullmatch(creds["username"]):
+        # no such user can exist; answer like a wrong password, after the same work
+        security.burn_password_check(creds["password"])
+        user = None
+    else:
+        user = await accounts.authenticate(ctx.store, creds["username"], creds["password"])
+    if user is None:
+        raise ApiError(401, "invalid_credentials", "wrong username or password")
+    if user["status"] != "active":
+        raise ApiError(403, "account_disabled", "this account is disabled")
+    token, expires_at = await accounts.create_session(ctx.store, user["id"], ttl_s=ctx.session_ttl_s)
+    return json_response({"token": token, "expires_at": expires_at,
+                          "user": {"id": user["id"], "username": user["username"], "role": user["role"]}})
+
+
+async def logout(request: Request, ctx: Context, _: User) -> Response:
+    token = bearer_token(request)
+    if token is not None:  # `resource` has checked the session already
+        await accounts.delete_session(ctx.store, token)
+    return no_content()
+
+
+def routes(ctx: Context) -> list[Route]:
+    return [
+        resource(ctx, "/auth/login", None, POST=login),
+        resource(ctx, "/auth/logout", ANY_USER, POST=logout),
+    ]

@@ -1,0 +1,185 @@
+"""Node console (/api/node, node_admin and platform_admin): upstream nodes and the model catalog.
+
+No response carries a node's upstream `api_key`: `catalog` gives `api_key_hint` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import aiohttp
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..store import Conflict, catalog
+from . import fields
+from .common import (
+    NODE,
+    ApiError,
+    Context,
+    User,
+    invalid,
+    json_response,
+    no_content,
+    not_found,
+    path_id,
+    read_json,
+    resource,
+)
+
+NODE_FIELDS: dict[str, fields.Validator] = {
+    "name": fields.node_name, "provider": fields.provider, "base_url": fields.base_url,
+    "api_key": fields.upstream_key, "weight": fields.weight, "priority": fields.priority,
+    "enabled": fields.boolean, "models": fields.served_models,
+}
+MODEL_FIELDS: dict[str, fields.Validator] = {
+    "name": fields.model_name, "kind": fields.kind, "display_name": fields.display_name,
+    "description": fields.description, "price": fields.price, "listed": fields.boolean,
+}
+
+
+# --- nodes ---------------------------------------------------------------------------------
+
+async def list_nodes(request: Request, ctx: Context, _: User) -> Response:
+    limit, offset = fields.page(request)
+    items, total = await catalog.list_nodes(ctx.store, limit=limit, offset=offset)
+    return json_response(fields.listing(items, total, limit, offset))
+
+
+async def create_node(request: Request, ctx: Context, _: User) -> Response:
+    data = fields.pick(await read_json(request), NODE_FIELDS, required=("name", "provider", "base_url"))
+    try:
+        node = await catalog.create_node(ctx.store, **data)
+    except Conflict:
+        raise ApiError(409, "conflict", f"a node named {data['name']!r} exists") from None
+    await ctx.changed()
+    return json_response(node, 201)
+
+
+async def get_node(request: Request, ctx: Context, _: User) -> Response:
+    node = await catalog.get_node(ctx.store, path_id(request, "node"))
+    if node is None:
+        raise not_found("node")
+    return json_response(node)
+
+
+async def patch_node(request: Request, ctx: Context, _: User) -> Response:
+    node_id = path_id(request, "node")
+    changes = fields.pick(await read_json(request), NODE_FIELDS)
+    try:
+        node = await catalog.update_node(ctx.store, node_id, changes)
+    except Conflict:
+        raise ApiError(409, "conflict", f"a node named {changes.get('name')!r} exists") from None
+    if node is None:
+        raise not_found("node")
+    await ctx.changed()
+    return json_response(node)
+
+
+async def delete_node(request: Request, ctx: Context, _: User) -> Response:
+    if not await catalog.delete_node(ctx.store, path_id(request, "node")):
+        raise not_found("node")
+    await ctx.changed()
+    return no_content()
+
+
+async def probe(node: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    """List the upstream's models now, with the node's key: {ok, status, latency_ms, error}."""
+    gemini = node["provider"] == "gemini"
+    url = node["base_url"].rstrip("/") + ("/v1beta/models" if gemini else "/models")
+    headers = {}
+    if node["api_key"]:
+        headers = {"x-goog-api-key": node["api_key"]} if gemini else {"Authorization": f"Bearer {node['api_key']}"}
+    status: int | None = None
+    error: str | None = None
+    started = time.perf_counter()
+    try:
+        async with (aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session,
+                    session.get(url, headers=headers, allow_redirects=False) as resp):
+            status = resp.status
+            await resp.content.read(64 * 1024)  # enough to know the upstream answered
+    except TimeoutError:
+        error = f"no answer from {url} within {timeout_s:g} s"
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        # aiohttp's messages name the URL, never the request headers (the key)
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    ok = status is not None and 200 <= status < 300
+    if status is not None and not ok:
+        error = f"GET {url} answered HTTP {status}"
+    return {"ok": ok, "status": status, "latency_ms": latency_ms, "error": error}
+
+
+async def test_node(request: Request, ctx: Context, _: User) -> Response:
+    node = await catalog.get_node(ctx.store, path_id(request, "node"), with_secret=True)
+    if node is None:
+        raise not_found("node")
+    try:
+        result = await asyncio.wait_for(probe(node, ctx.probe_timeout_s), ctx.probe_timeout_s + 1)
+    except TimeoutError:
+        result = {"ok": False, "status": None, "latency_ms": ctx.probe_timeout_s * 1000,
+                  "error": f"no answer within {ctx.probe_timeout_s:g} s"}
+    return json_response(result)
+
+
+# --- models --------------------------------------------------------------------------------
+
+async def list_models(request: Request, ctx: Context, _: User) -> Response:
+    limit, offset = fields.page(request)
+    items, total = await catalog.list_models(ctx.store, limit=limit, offset=offset)
+    return json_response(fields.listing(items, total, limit, offset))
+
+
+async def create_model(request: Request, ctx: Context, _: User) -> Response:
+    data = fields.pick(await read_json(request), MODEL_FIELDS, required=("name", "kind", "price"))
+    try:
+        model = await catalog.create_model(ctx.store, **data)
+    except Conflict:
+        raise ApiError(409, "conflict", f"a model named {data['name']!r} exists") from None
+    await ctx.changed()
+    return json_response(model, 201)
+
+
+async def get_model(request: Request, ctx: Context, _: User) -> Response:
+    model = await catalog.get_model(ctx.store, path_id(request, "model"))
+    if model is None:
+        raise not_found("model")
+    return json_response(model)
+
+
+async def patch_model(request: Request, ctx: Context, _: User) -> Response:
+    model_id = path_id(request, "model")
+    data = await read_json(request)
+    if "name" in data:
+        raise invalid("name", "cannot be changed (subscriptions and keys refer to it): create a new model")
+    changes = fields.pick(data, MODEL_FIELDS)
+    current = await catalog.get_model(ctx.store, model_id)
+    if current is None:
+        raise not_found("model")
+    if "price" in changes:  # a partial price changes only the prices it names
+        changes["price"] = current["price"] | changes["price"]
+    model = await catalog.update_model(ctx.store, model_id, changes)
+    if model is None:
+        raise not_found("model")
+    await ctx.changed()
+    return json_response(model)
+
+
+async def delete_model(request: Request, ctx: Context, _: User) -> Response:
+    if not await catalog.delete_model(ctx.store, path_id(request, "model")):
+        raise not_found("model")
+    await ctx.changed()
+    return no_content()
+
+
+def routes(ctx: Context) -> list[Route]:
+    return [
+        resource(ctx, "/node/nodes", NODE, GET=list_nodes, POST=create_node),
+        resource(ctx, "/node/nodes/{id}", NODE, GET=get_node, PATCH=patch_node, DELETE=delete_node),
+        resource(ctx, "/node/nodes/{id}/test", NODE, POST=test_node),
+        resource(ctx, "/node/models", NODE, GET=list_models, POST=create_model),
+        resource(ctx, "/node/models/{id}", NODE, GET=get_model, PATCH=patch_model, DELETE=delete_model),
+    ]

@@ -1,0 +1,130 @@
+"""The gateway process: its state, the ASGI entry point and the start/stop sequence.
+
+Relay paths go to a raw ASGI dispatcher (the hot path: no framework routing, no
+database); `/api/...` goes to the consoles' Starlette app; `/healthz` answers at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+
+from . import upstream
+from .cache import Cache
+from .config import GatewayConfig
+from .relay import dispatch
+from .relay.call import Call
+from .relay.policy import RateLimiter
+from .routing import Router
+from .store import accounts, db
+from .store import videos as jobs
+from .usage import UsageWriter
+
+log = logging.getLogger("topapi.gateway")
+
+AFFINITY_MEMORY = 100_000  # previous_response_id -> node entries kept in memory
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig | None = None) -> None:
+        self.config = config or GatewayConfig()
+        self.router = Router(threshold=self.config.breaker_threshold, cooldown_s=self.config.breaker_cooldown_s)
+        self.limiter = RateLimiter()
+        self.store: Any = None
+        self.cache: Cache | None = None
+        self.usage: UsageWriter | None = None
+        self.session = None
+        self.admin: Starlette | None = None
+        self.affinity: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self.started = False
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        os.makedirs(self.config.state_dir, exist_ok=True)
+        self.store = await db.Store.open(self.config.db_url)
+        admin_user = os.environ.get("TOPAPI_ADMIN_USER", "admin")
+        admin_password = os.environ.get("TOPAPI_ADMIN_PASSWORD")
+        created = await accounts.ensure_admin(self.store, admin_user, admin_password)
+        if created:  # first start without a given password: show the generated one once
+            print(f"topapi: created platform admin {admin_user!r} with password {created!r}", flush=True)
+        self.usage = UsageWriter(self.store, maxsize=self.config.usage_queue_size,
+                                 batch_size=self.config.usage_batch_size)
+        self.cache = Cache(self.store, self.router, ttl_s=self.config.cache_ttl_s,
+                           pending_spend=self.usage.pending_spend)
+        await self.cache.start()
+        await self.usage.start()
+        self.session = upstream.new_session(self.config)
+        from .admin import routes as admin_routes
+
+        self.admin = Starlette(routes=admin_routes(self.store, self.cache.invalidate))
+        self.started = True
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        self.started = False
+        if self.session is not None:
+            await self.session.close()
+        await self.cache.stop()
+        await self.usage.stop()  # drains every queued record
+        await self.store.close()
+
+    # -- used by the relay ------------------------------------------------------------------------------------
+    async def record(self, call: Call) -> None:
+        rec = call.record()
+        if rec["cost"]:
+            self.cache.add_spend(rec["user_id"], rec["cost"])
+        await self.usage.record(rec)
+
+    def remember_response(self, response_id: str, node_id: int, user_id: int) -> None:
+        self.affinity[response_id] = (node_id, user_id)
+        if len(self.affinity) > AFFINITY_MEMORY:
+            self.affinity.popitem(last=False)
+        self.usage.add_response_route(response_id, node_id, user_id)
+
+    async def response_node(self, response_id: str, user_id: int) -> int | None:
+        found = self.affinity.get(response_id)
+        if found is None:  # another instance, or before a restart: ask the store
+            row = await jobs.get_response_route(self.store, response_id)
+            found = (row["node_id"], row["user_id"]) if row else None
+        if found is None or found[1] != user_id:
+            return None
+        return found[0]
+
+    # -- ASGI -----------------------------------------------------------------------------------------------------
+    async def __call__(self, scope, receive, send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path = scope["path"]
+            if path.startswith("/api/"):
+                await self.admin(scope, receive, send)
+            elif path == "/healthz":
+                body = orjson.dumps({"status": "ok"})
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [(b"content-type", b"application/json")]})
+                await send({"type": "http.response.body", "body": body})
+            else:
+                await dispatch.handle(self, scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive, send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                try:
+                    await self.start()
+                except Exception as exc:
+                    log.exception("gateway start failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await self.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -1,0 +1,81 @@
+"""`topapi serve [--demo]`: run the gateway (WIRE.md "CLI contract")."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict, fields
+from pathlib import Path
+
+from .config import GatewayConfig
+
+CONFIG_ENV = "TOPAPI_GATEWAY_CONFIG"  # how worker processes get the parent's settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the reference gateway", description=(
+        "Run the gateway. With --demo, also start the mock upstreams in-process, seed a platform admin, "
+        "a node admin, user test101 with a key, four models and their nodes, and write DIR/demo.json."))
+    p.add_argument("--demo", action="store_true", help="start the mocks and seed demo data")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--state-dir", type=Path, default=Path("state"), help="SQLite file, demo.json (default: ./state)")
+    p.add_argument("--database-url", help="e.g. postgresql+asyncpg://user@host/db (default: SQLite in the state dir)")
+    d = GatewayConfig()
+    p.add_argument("--read-timeout", type=float, default=d.read_timeout_s,
+                   help="seconds of upstream silence before trying another node")
+    p.add_argument("--connect-timeout", type=float, default=d.connect_timeout_s)
+    p.add_argument("--cache-ttl", type=float, default=None,
+                   help="reload keys/models/nodes every N seconds (several instances on one database)")
+    p.add_argument("--log-level", default="warning")
+    p.set_defaults(func=run)
+
+
+def config_from(args: argparse.Namespace) -> GatewayConfig:
+    return GatewayConfig(state_dir=args.state_dir, database_url=args.database_url,
+                         read_timeout_s=args.read_timeout, connect_timeout_s=args.connect_timeout,
+                         cache_ttl_s=args.cache_ttl)
+
+
+def create_app():
+    """uvicorn factory for worker processes: the settings come through the environment."""
+    from .app import Gateway
+
+    raw = json.loads(os.environ.get(CONFIG_ENV, "{}"))
+    names = {f.name for f in fields(GatewayConfig)}
+    config = GatewayConfig(**{k: v for k, v in raw.items() if k in names})
+    config.state_dir = Path(config.state_dir)
+    return Gateway(config)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    config = config_from(args)
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    demo = None
+    if args.demo:
+        from .demo import DemoStack
+
+        demo = DemoStack(config, host=args.host, port=args.port)
+        try:
+            demo.start()
+        except Exception as exc:
+            print(f"topapi serve --demo: {exc}", file=sys.stderr)
+            return 1
+    os.environ[CONFIG_ENV] = json.dumps({**asdict(config), "state_dir": str(config.state_dir)})
+    if demo:
+        demo.print_ready()
+    else:
+        print(f"topapi gateway on http://{args.host}:{args.port}  (state: {config.state_dir})", flush=True)
+    try:
+        uvicorn.run("gateway.cli:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                    log_level=args.log_level, access_log=False, loop="uvloop", http="httptools",
+                    lifespan="on", timeout_graceful_shutdown=5, backlog=4096)
+    finally:
+        if demo:
+            demo.stop()
+    return 0

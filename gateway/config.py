@@ -1,0 +1,28 @@
+"""Gateway settings: one dataclass, filled from `topapi serve` flags (or tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class GatewayConfig:
+    state_dir: Path = Path("state")
+    database_url: str | None = None  # default: SQLite in state_dir
+    connect_timeout_s: float = 5.0  # upstream TCP connect
+    read_timeout_s: float = 60.0  # upstream silence (headers, or between two chunks) before failover
+    max_attempts: int = 3  # nodes tried for one request before giving up
+    breaker_threshold: int = 5  # consecutive failures that open a node's circuit
+    breaker_cooldown_s: float = 10.0  # open -> half-open
+    cache_ttl_s: float | None = None  # reload the in-memory snapshot periodically (several instances)
+    max_body_bytes: int = 64 * 1024 * 1024
+    usage_queue_size: int = 10_000
+    usage_batch_size: int = 500
+    session_ttl_s: float = 7 * 24 * 3600
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(Path(self.state_dir) / 'topapi.sqlite3').resolve()}"

@@ -1,0 +1,88 @@
+"""Who may call what: the API key (any of the header forms), then model, quota and rate."""
+
+from __future__ import annotations
+
+import math
+import time
+from urllib.parse import parse_qs
+
+from ..cache import Cache, KeyInfo, UserInfo
+from .errors import RelayError
+from .http import Req
+
+
+def key_of(req: Req, gemini: bool) -> str | None:
+    """The key from `Authorization: <key>` (the seed's form), `Authorization: Bearer <key>`,
+    `x-api-key`, and on Gemini routes `x-goog-api-key` or `?key=`."""
+    auth = req.headers.get(b"authorization")
+    if auth:
+        value = auth.decode("latin-1").strip()
+        if value[:7].lower() == "bearer ":
+            value = value[7:].strip()
+        if value:
+            return value
+    for name in (b"x-api-key", b"x-goog-api-key") if gemini else (b"x-api-key",):
+        v = req.headers.get(name)
+        if v:
+            return v.decode("latin-1").strip()
+    if gemini and req.scope.get("query_string"):
+        found = parse_qs(req.scope["query_string"].decode("latin-1")).get("key")
+        if found and found[-1]:
+            return found[-1]
+    return None
+
+
+def authenticate(cache: Cache, req: Req, gemini: bool = False) -> tuple[KeyInfo, UserInfo]:
+    raw = key_of(req, gemini)
+    if not raw:
+        raise RelayError(401, "Missing API key: send it in the Authorization header", code="missing_api_key")
+    key = cache.key(raw)
+    if key is None:
+        raise RelayError(401, "Incorrect API key provided", code="invalid_api_key")
+    if not key.enabled:
+        raise RelayError(401, "This API key is disabled", code="api_key_disabled")
+    if key.expires_at is not None and key.expires_at <= time.time():
+        raise RelayError(401, "This API key has expired", code="api_key_expired")
+    user = cache.user(key.user_id)
+    if user is None or not user.active:
+        raise RelayError(401, "The owner of this API key is disabled", code="account_disabled")
+    return key, user
+
+
+class RateLimiter:
+    """Requests per minute per key: a token bucket of `rpm` tokens refilled at rpm/60 per second."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self.clock = clock
+        self.buckets: dict[int, tuple[float, float]] = {}  # key id -> (tokens, at)
+
+    def take(self, key: KeyInfo) -> float:
+        """0 when allowed, else the seconds to wait."""
+        if not key.rpm:
+            return 0.0
+        now = self.clock()
+        tokens, at = self.buckets.get(key.id, (float(key.rpm), now))
+        tokens = min(float(key.rpm), tokens + (now - at) * key.rpm / 60.0)
+        if tokens >= 1.0:
+            self.buckets[key.id] = (tokens - 1.0, now)
+            return 0.0
+        self.buckets[key.id] = (tokens, now)
+        return (1.0 - tokens) * 60.0 / key.rpm
+
+
+def authorize(cache: Cache, limiter: RateLimiter, key: KeyInfo, user: UserInfo, model: str) -> None:
+    """403 for a model not subscribed or not allowed, 402 for quota, 429 over the key's rpm."""
+    if model not in cache.models:
+        raise RelayError(404, f"The model `{model}` does not exist", code="model_not_found", param="model")
+    if model not in cache.subscriptions.get(user.id, ()):
+        raise RelayError(403, f"You have not subscribed to the model `{model}`: subscribe in the market first",
+                         code="model_not_subscribed", param="model")
+    if key.models is not None and model not in key.models:
+        raise RelayError(403, f"This API key may not use the model `{model}`", code="model_not_allowed",
+                         param="model")
+    if user.quota is not None and user.used >= user.quota:
+        raise RelayError(402, "You exceeded your current quota", code="insufficient_quota")
+    wait = limiter.take(key)
+    if wait > 0:
+        raise RelayError(429, f"Rate limit reached: {key.rpm} requests per minute for this key",
+                         code="rate_limit_exceeded", headers={"retry-after": str(max(1, math.ceil(wait)))})
