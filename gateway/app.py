@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from collections import OrderedDict
 from typing import Any
 
@@ -46,12 +47,8 @@ class Gateway:
     # -- lifecycle ----------------------------------------------------------------------------------------------
     async def start(self) -> None:
         os.makedirs(self.config.state_dir, exist_ok=True)
-        self.store = await db.Store.open(self.config.db_url)
-        admin_user = os.environ.get("TOPAPI_ADMIN_USER", "admin")
-        admin_password = os.environ.get("TOPAPI_ADMIN_PASSWORD")
-        created = await accounts.ensure_admin(self.store, admin_user, admin_password)
-        if created:  # first start without a given password: show the generated one once
-            print(f"topapi: created platform admin {admin_user!r} with password {created!r}", flush=True)
+        self.store = await db.Store.open(self.config.db_url, schema=self.config.database_schema)
+        await self.ensure_admin()
         self.usage = UsageWriter(self.store, maxsize=self.config.usage_queue_size,
                                  batch_size=self.config.usage_batch_size)
         self.cache = Cache(self.store, self.router, ttl_s=self.config.cache_ttl_s,
@@ -61,8 +58,19 @@ class Gateway:
         self.session = upstream.new_session(self.config)
         from .admin import routes as admin_routes
 
-        self.admin = Starlette(routes=admin_routes(self.store, self.cache.invalidate))
+        self.admin = Starlette(routes=admin_routes(self.store, self.cache.invalidate,
+                                                   session_ttl_s=self.config.session_ttl_s))
         self.started = True
+
+    async def ensure_admin(self) -> None:
+        """First start: a platform admin from TOPAPI_ADMIN_USER / TOPAPI_ADMIN_PASSWORD, or with a
+        generated password printed once."""
+        username = os.environ.get("TOPAPI_ADMIN_USER") or "admin"
+        password = os.environ.get("TOPAPI_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+        _, created = await accounts.ensure_admin(self.store, username, password)
+        if created and not os.environ.get("TOPAPI_ADMIN_PASSWORD"):
+            print(f"topapi: created platform admin {username!r} with password {password!r} "
+                  "(shown once; set TOPAPI_ADMIN_PASSWORD to choose it)", flush=True)
 
     async def stop(self) -> None:
         if not self.started:
@@ -90,7 +98,7 @@ class Gateway:
     async def response_node(self, response_id: str, user_id: int) -> int | None:
         found = self.affinity.get(response_id)
         if found is None:  # another instance, or before a restart: ask the store
-            row = await jobs.get_response_route(self.store, response_id)
+            row = await jobs.get_route(self.store, response_id)
             found = (row["node_id"], row["user_id"]) if row else None
         if found is None or found[1] != user_id:
             return None

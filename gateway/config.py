@@ -10,6 +10,7 @@ from pathlib import Path
 class GatewayConfig:
     state_dir: Path = Path("state")
     database_url: str | None = None  # default: SQLite in state_dir
+    database_schema: str | None = None  # PostgreSQL schema (tests isolate themselves with one)
     connect_timeout_s: float = 5.0  # upstream TCP connect
     read_timeout_s: float = 60.0  # upstream silence (headers, or between two chunks) before failover
     max_attempts: int = 3  # nodes tried for one request before giving up

@@ -16,6 +16,8 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from .store import usage as usage_store
 from .store import videos as videos_store
 
@@ -36,7 +38,7 @@ class UsageWriter:
         self.store = store
         self.batch_size = batch_size
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize)
-        self.routes: list[dict[str, Any]] = []
+        self.routes: list[tuple[str, int, int]] = []
         self.pending: defaultdict[int, float] = defaultdict(float)  # spend queued, not yet committed
         self.written = 0
         self._task: asyncio.Task | None = None
@@ -59,8 +61,7 @@ class UsageWriter:
             await self.queue.put(rec)  # back-pressure rather than loss
 
     def add_response_route(self, response_id: str, node_id: int, user_id: int) -> None:
-        self.routes.append({"response_id": response_id, "node_id": node_id, "user_id": user_id,
-                            "created_at": time.time()})
+        self.routes.append((response_id, node_id, user_id))
 
     async def flush(self) -> None:
         """Write everything queued now (tests and shutdown)."""
@@ -91,10 +92,14 @@ class UsageWriter:
         while True:
             try:
                 if routes:
-                    await videos_store.add_response_routes(self.store, routes)
+                    await videos_store.add_routes(self.store, routes)
                     routes = []
                 if batch:
                     await usage_store.write_batch(self.store, batch)
+                break
+            except IntegrityError:
+                # a commit that did land although we saw it fail: write one by one, skip the known
+                await self._write_each(batch)
                 break
             except Exception:
                 if self._closing and delay > 5:
@@ -111,6 +116,13 @@ class UsageWriter:
                 else:
                     self.pending[rec["user_id"]] = left
         self.written += len(batch)
+
+    async def _write_each(self, batch: list[dict[str, Any]]) -> None:
+        for rec in batch:
+            try:
+                await usage_store.write_batch(self.store, [rec])
+            except IntegrityError:
+                log.warning("usage: record %s was already written", rec.get("request_id"))
 
     async def stop(self) -> None:
         self._closing = True

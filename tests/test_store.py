@@ -234,6 +234,8 @@ async def test_models_and_nodes(store: Store) -> None:  # noqa: F811
         await catalog.create_node(store, "openai-a", "openai", "http://x/v1")
     secret = await catalog.get_node(store, node["id"], with_secret=True)
     assert secret["api_key"] == "sk-upstream-0123456789"
+    assert (await catalog.get_node_by_name(store, "openai-a"))["id"] == node["id"]
+    assert await catalog.get_node_by_name(store, "nope") is None
     other = await catalog.create_node(store, "gemini-a", "gemini", "http://127.0.0.1:2")
     with pytest.raises(Conflict):
         await catalog.update_node(store, other["id"], {"name": "openai-a"})

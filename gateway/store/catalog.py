@@ -170,6 +170,12 @@ async def get_node(store: Store, node_id: int, *, with_secret: bool = False) -> 
     return found[0] if found else None
 
 
+async def get_node_by_name(store: Store, name: str, *, with_secret: bool = False) -> dict[str, Any] | None:
+    async with store.read() as conn:
+        node_id = (await conn.execute(select(nodes.c.id).where(nodes.c.name == name))).scalar()
+    return None if node_id is None else await get_node(store, node_id, with_secret=with_secret)
+
+
 async def list_nodes(store: Store, *, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     async with store.read() as conn:
         total = (await conn.execute(select(func.count()).select_from(nodes))).scalar_one()
