@@ -30,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--connect-timeout", type=float, default=d.connect_timeout_s)
     p.add_argument("--cache-ttl", type=float, default=None,
                    help="reload keys/models/nodes every N seconds (several instances on one database)")
+    p.add_argument("--mock-video-ms", type=float, default=None,
+                   help="with --demo: how long the Sora mock takes per video (default 3000)")
+    p.add_argument("--mock-ttft-ms", type=float, default=None, help="with --demo: the mocks' time to first token")
+    p.add_argument("--mock-itl-ms", type=float, default=None, help="with --demo: the mocks' inter-token latency")
     p.add_argument("--log-level", default="warning")
     p.set_defaults(func=run)
 
@@ -60,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
     if args.demo:
         from .demo import DemoStack
 
-        demo = DemoStack(config, host=args.host, port=args.port)
+        mock = {name: value for name, value in (("video_ms", args.mock_video_ms), ("ttft_ms", args.mock_ttft_ms),
+                                                 ("itl_ms", args.mock_itl_ms)) if value is not None}
+        demo = DemoStack(config, host=args.host, port=args.port, mock_settings=mock)
         try:
             demo.start()
         except Exception as exc:

@@ -10,6 +10,7 @@ described from their bytes or URL; max tokens cut the text with finish "length".
 from __future__ import annotations
 
 import ast
+import math
 import operator
 import re
 from dataclasses import dataclass, field
@@ -199,17 +200,20 @@ def from_schema(schema: dict[str, Any], r, text: str = "", name: str = "", depth
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object":
-        props = schema.get("properties", {})
-        required = schema.get("required", list(props)[:1] if props else [])
+        props = schema.get("properties")
+        props = props if isinstance(props, dict) else {}
+        required = schema.get("required")
+        if not isinstance(required, list) or not all(isinstance(k, str) for k in required):
+            required = list(props)[:1]
         return {k: from_schema(props.get(k, {}), r, text, k, depth + 1) for k in required}
     if kind == "array":
-        return [from_schema(schema.get("items", {}), r, text, name, depth + 1)
-                for _ in range(min(8, max(1, int(schema.get("minItems", 1)))))]
+        count = min(8, max(1, int(_bound(schema, "minItems", 1))))
+        return [from_schema(schema.get("items", {}), r, text, name, depth + 1) for _ in range(count)]
     if kind == "integer":
-        lo, hi = int(schema.get("minimum", 1)), int(schema.get("maximum", 100))
+        lo, hi = math.ceil(_bound(schema, "minimum", 1)), math.floor(_bound(schema, "maximum", 100))
         return r.randint(lo, max(lo, hi))
     if kind == "number":
-        lo, hi = float(schema.get("minimum", 0)), float(schema.get("maximum", 100))
+        lo, hi = _bound(schema, "minimum", 0), _bound(schema, "maximum", 100)
         return round(r.uniform(lo, max(lo, hi)), 2)
     if kind == "boolean":
         return True
@@ -224,3 +228,11 @@ def from_schema(schema: dict[str, Any], r, text: str = "", name: str = "", depth
     if fmt == "date-time":
         return "2026-01-01T00:00:00Z"
     return words(r, 3)
+
+
+def _bound(schema: dict[str, Any], key: str, default: float) -> float:
+    """A numeric keyword of a client's schema; a malformed or absurd one is ignored (no 500 for it)."""
+    value = schema.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not -1e12 < value < 1e12:
+        return default
+    return value

@@ -62,6 +62,9 @@ def to_prompt(body: dict[str, Any]) -> Prompt:
     choice = body.get("tool_choice") or "auto"
     if isinstance(choice, dict):
         choice = (choice.get("function") or {}).get("name") or "required"
+        if choice != "required" and choice not in {t.name for t in tools}:
+            raise ApiError(400, f"tool_choice names the function {choice!r}, which is not in tools",
+                           param="tool_choice")
     fmt = body.get("response_format") or {}
     schema = None
     if fmt.get("type") == "json_object":

@@ -21,6 +21,7 @@ from .server import ApiError, MockServer, ctx_of
 from .textgen import count_tokens, digest
 
 SIZES = {"256x256", "512x512", "1024x1024", "1536x1024", "1024x1536", "1792x1024", "1024x1792"}
+GPT_IMAGE_SIZES = ("1024x1024", "1536x1024", "1024x1536")
 DEFAULT_MODEL = "gpt-image-1"
 
 
@@ -74,17 +75,21 @@ def images_response(ctx, model: str, body: dict[str, Any], source_key: bytes) ->
         if model == "dall-e-3":
             item["revised_prompt"] = prompt
         data.append(item)
+    if not model.startswith("gpt-image"):
+        return {"created": ctx.created, "data": data}  # DALL-E answers carry no usage or echo fields
     text_tokens = count_tokens(prompt)
     image_tokens = 65 * (len(source_key) > 0)
     out_tokens = 272 * n
-    return {
+    out: dict[str, Any] = {
         "created": ctx.created, "data": data, "background": "opaque", "output_format": "png",
         "quality": body["quality"] if body.get("quality") in ("low", "medium", "high") else "medium",
-        "size": size,
         "usage": {"input_tokens": text_tokens + image_tokens, "output_tokens": out_tokens,
                   "total_tokens": text_tokens + image_tokens + out_tokens,
                   "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": image_tokens}},
     }
+    if size in GPT_IMAGE_SIZES:  # the echoed `size` may only name a gpt-image size (official enum)
+        out["size"] = size
+    return out
 
 
 def _int(value: Any, name: str, lo: int, hi: int) -> int:
@@ -110,6 +115,8 @@ def _json_sources(body: dict[str, Any]) -> list[bytes]:
         if not isinstance(url, str):
             raise ApiError(400, "images[] items need an image_url or a file_id string", param=f"images[{i}]")
         decoded = media.decode_data_url(url)
+        if decoded is None and url[:5].lower() == "data:":
+            raise ApiError(400, f"images[{i}].image_url is a data URL that does not decode", param=f"images[{i}]")
         # an https URL or a file id cannot be fetched (no network, ever): a 1x1 PNG keyed by it stands in
         sources.append(decoded[1] if decoded else media.png(1, 1, url))
     return sources

@@ -8,9 +8,11 @@ a mock's settings must put them back (`stack.reset_mocks()` does it for all).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,25 @@ from gateway_fixtures import POSTGRES_ENV, postgres_url
 
 from gateway.app import Gateway
 from gateway.config import GatewayConfig
-from gateway.demo import DemoStack
+from gateway.demo import MODELS, DemoStack
 from gateway.store.db import drop_pg_schema
 from mocks.serving import ServerThread
+
+
+USER_PASSWORD = "correct horse battery"
+_serial = itertools.count(1)
+
+
+@dataclass
+class Account:
+    """A user made through the consoles, with one enabled key subscribed to `models`."""
+
+    id: int
+    username: str
+    password: str
+    token: str  # console session
+    key: str
+    key_id: int
 
 
 @dataclass
@@ -31,6 +49,7 @@ class Stack:
     demo: DemoStack
     server: ServerThread
     config: GatewayConfig
+    _admin_token: str | None = field(default=None, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -62,6 +81,72 @@ class Stack:
 
     def flush_usage(self) -> None:
         self.run(self.gateway.usage.flush())
+
+    # -- consoles ---------------------------------------------------------------------------------
+    def console(self, token: str | None = None) -> httpx.Client:
+        """An httpx client for /api with a console session (the platform admin's by default)."""
+        token = token or self.admin_token()
+        return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+    def login(self, username: str, password: str) -> str:
+        r = httpx.post(self.base_url + "/api/auth/login", json={"username": username, "password": password})
+        assert r.status_code == 200, r.text
+        return r.json()["token"]
+
+    def admin_token(self) -> str:
+        if self._admin_token is None:
+            admin = self.accounts["platform_admin"]
+            self._admin_token = self.login(admin["username"], admin["password"])
+        return self._admin_token
+
+    def new_user(self, models: tuple[str, ...] = tuple(MODELS), *, quota: float | None = None,
+                 **key_fields: Any) -> Account:
+        """A fresh user (platform console), logged in, with an enabled key (user console) and
+        subscriptions to `models` (market)."""
+        username = f"user{next(_serial)}_{uuid.uuid4().hex[:6]}"
+        with self.console() as admin:
+            r = admin.post("/api/platform/users", json={"username": username, "password": USER_PASSWORD,
+                                                       **({"quota": quota} if quota is not None else {})})
+            assert r.status_code == 201, r.text
+            user_id = r.json()["id"]
+        token = self.login(username, USER_PASSWORD)
+        with self.console(token) as me:
+            r = me.post("/api/user/keys", json={"name": "test", **key_fields})
+            assert r.status_code == 201, r.text
+            key = r.json()
+            for model in models:
+                r = me.post("/api/user/subscriptions", json={"model": model})
+                assert r.status_code in (200, 201), r.text
+        return Account(user_id, username, USER_PASSWORD, token, key["key"], key["id"])
+
+    def usage(self, user_id: int) -> list[dict[str, Any]]:
+        """Every usage record of a user, newest first (platform console; flush first)."""
+        out: list[dict[str, Any]] = []
+        with self.console() as admin:
+            while True:
+                r = admin.get("/api/platform/usage", params={"user": user_id, "limit": 500, "offset": len(out)})
+                assert r.status_code == 200, r.text
+                page = r.json()
+                out += page["data"]
+                if not page["data"] or len(out) >= page["total"]:
+                    return out
+
+    # -- mocks --------------------------------------------------------------------------------------
+    def mock_requests(self, node: str) -> int:
+        """Requests a mock node has received so far (its /_mock/stats)."""
+        r = httpx.get(self.demo.servers[node].url + "/_mock/stats")
+        return r.json()["requests_total"]
+
+    @contextlib.contextmanager
+    def mock_settings(self, node: str, **changes: Any) -> Iterator[Any]:
+        """Change a mock's settings (e.g. `fault={...}`, `video_ms=...`) for the block only."""
+        mock = self.mock(node)
+        before = mock.settings
+        mock.settings = before.updated(changes)
+        try:
+            yield mock
+        finally:
+            mock.settings = before
 
 
 def start_stack(state_dir: Path, backend: str, **config_kw: Any) -> Stack:
