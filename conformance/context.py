@@ -6,9 +6,11 @@ optional admin credentials, and the wire contract in `specs`.
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +23,8 @@ from specs import sse
 from .registry import CheckFailed, CheckSkipped
 
 AUTH_FORMS = ("bare", "bearer", "x-api-key", "x-goog-api-key", "query")
+# google.rpc codes a Google API may use for a 400 besides INVALID_ARGUMENT
+_GOOGLE_400 = {"INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE"}
 
 
 @dataclass
@@ -44,6 +48,16 @@ class Target:
     @property
     def has_admin(self) -> bool:
         return bool(self.admin_user and self.admin_password)
+
+
+@dataclass(frozen=True)
+class Account:
+    """A user made for one check through the consoles: its id, console session and one enabled key."""
+
+    user_id: Any
+    username: str
+    token: str
+    key: str
 
 
 @dataclass
@@ -77,6 +91,7 @@ class Ctx:
         self.http = httpx.Client(base_url=target.root, timeout=target.timeout_s, follow_redirects=False)
         self._lock = threading.Lock()
         self._shared: dict[str, Any] = {}
+        self._shared_locks: dict[str, threading.Lock] = {}
 
     def close(self) -> None:
         self.http.close()
@@ -178,7 +193,10 @@ class Ctx:
 
     # -- shared fixtures (made once per run, on demand, thread-safe) ----------------------------------------------
     def shared(self, name: str, make: Callable[[], Any]) -> Any:
+        # one lock per name: a slow fixture (a video job polled to completion) must not hold up the others
         with self._lock:
+            lock = self._shared_locks.setdefault(name, threading.Lock())
+        with lock:
             if name not in self._shared:
                 try:
                     self._shared[name] = make()
@@ -201,3 +219,74 @@ class Ctx:
             return body["token"]
 
         return self.shared("admin_token", login)
+
+    # -- refusals in the caller's dialect (WIRE.md "Errors") ------------------------------------------------------
+    def _error_body(self, resp: httpx.Response, status: int, what: str) -> dict[str, Any]:
+        self.expect(resp.status_code == status,
+                    f"{what}: HTTP {resp.status_code}, expected {status}: {resp.text[:200]!r}")
+        ctype = resp.headers.get("content-type", "")
+        self.expect(ctype.startswith("application/json"), f"{what}: error content-type {ctype!r}, expected JSON")
+        body = self.json_of(resp, what)
+        self.expect(isinstance(body, dict) and isinstance(body.get("error"), dict),
+                    f"{what}: no `error` object in {resp.text[:200]!r}")
+        return body
+
+    def openai_error(self, resp: httpx.Response, status: int, what: str) -> dict[str, Any]:
+        """The `error` of an OpenAI-dialect refusal: HTTP `status`, {error: {message, type, param, code}}."""
+        body = self._error_body(resp, status, what)
+        err = body["error"]
+        missing = [f for f in ("message", "type", "param", "code") if f not in err]
+        self.expect(not missing, f"{what}: the error lacks {', '.join(missing)} (OpenAI errors carry message, "
+                    f"type, param and code): {resp.text[:200]}")
+        self.valid("openai", "ErrorResponse", body, f"{what}: error body")
+        self.expect(err["message"].strip() and err["type"].strip(), f"{what}: empty error message or type")
+        return err
+
+    def gemini_error(self, resp: httpx.Response, status: int, what: str) -> dict[str, Any]:
+        """The `error` of a Gemini-dialect refusal: HTTP `status`, {error: {code, message, status, details?}}."""
+        body = self._error_body(resp, status, what)
+        err = body["error"]
+        missing = [f for f in ("code", "message", "status") if f not in err]
+        self.expect(not missing, f"{what}: the error lacks {', '.join(missing)} (Gemini errors carry code, "
+                    f"message and status): {resp.text[:200]}")
+        self.valid("gemini", "ErrorResponse", body, f"{what}: error body")
+        self.expect(err["code"] == status, f"{what}: error.code is {err['code']!r}, expected the HTTP status {status}")
+        allowed = {specs.errors.GOOGLE_STATUS.get(status)} | (_GOOGLE_400 if status == 400 else set())
+        self.expect(err["status"] in allowed,
+                    f"{what}: error.status is {err['status']!r}, expected {' or '.join(sorted(allowed))}")
+        return err
+
+    # -- throwaway accounts (admin credentials) -------------------------------------------------------------------
+    def console(self, method: str, path: str, token: str, body: Any = None) -> httpx.Response:
+        """A call to the consoles' API (`/api/...`) with a session token."""
+        return self.http.request(method, self.target.root + path, json=body,
+                                 headers={"Authorization": f"Bearer {token}"})
+
+    @contextlib.contextmanager
+    def temp_account(self, models: Sequence[str] = ()) -> Iterator[Account]:
+        """A fresh user (platform console), logged in, with one enabled key subscribed to `models` only;
+        deleted afterwards. Skips the check without admin credentials."""
+        admin = self.admin_token()
+        name, password = f"check_{secrets.token_hex(5)}", secrets.token_urlsafe(12)
+        r = self.console("POST", "/api/platform/users", admin, {"username": name, "password": password})
+        self.expect(r.status_code == 201, f"POST /api/platform/users: HTTP {r.status_code}, expected 201: {r.text[:200]}")
+        user_id = self.json_of(r, "POST /api/platform/users").get("id")
+        try:
+            r = self.http.post(self.target.root + "/api/auth/login", json={"username": name, "password": password})
+            token = self.ok_json(r, "login as the new user").get("token")
+            self.expect(isinstance(token, str), "login as the new user: no token")
+            r = self.console("POST", "/api/user/keys", token, {"name": "topapi check", "enabled": True})
+            self.expect(r.status_code == 201, f"POST /api/user/keys: HTTP {r.status_code}, expected 201: {r.text[:200]}")
+            key = self.json_of(r, "POST /api/user/keys").get("key")
+            self.expect(isinstance(key, str) and key, "POST /api/user/keys: the answer has no `key`")
+            for model in models:
+                r = self.console("POST", "/api/user/subscriptions", token, {"model": model})
+                self.expect(r.status_code in (200, 201),
+                            f"subscribe to {model}: HTTP {r.status_code}: {r.text[:200]}")
+            # the seed: "after subscribing in the console, call getModelList once"
+            self.request("POST", "/v1/getModelList", key=key)
+            yield Account(user_id, name, token, key)
+        finally:
+            if user_id is not None:
+                with contextlib.suppress(httpx.HTTPError):
+                    self.console("DELETE", f"/api/platform/users/{user_id}", admin)

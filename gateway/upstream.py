@@ -11,10 +11,13 @@ import aiohttp
 from .config import GatewayConfig
 from .routing import Target
 
-RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+# Statuses that say "this node cannot serve now", so another node may. Not 409: a conflict is
+# about the request (a video still rendering), and the node that owns it is the only one to ask.
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
-# Exceptions that mean "this node failed before answering": try another node.
-TRANSPORT_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
+# Exceptions that mean "this node failed before answering": try another node. ClientError covers
+# connection and payload errors, and a response that is not valid HTTP (ClientResponseError).
+TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
 
 
 def new_session(config: GatewayConfig) -> aiohttp.ClientSession:

@@ -67,7 +67,8 @@ class Answer:
         return tokenize(self.text)
 
 
-_EXPR = re.compile(r"\d+(?:\.\d+)?(?:\s*[-+*/×÷]\s*\(?\s*\d+(?:\.\d+)?\s*\)?)+")
+# numbers joined by operators, with parentheses; an unbalanced match fails to parse and is skipped
+_EXPR = re.compile(r"\(*\s*\d+(?:\.\d+)?(?:\s*\)*\s*[-+*/×÷]\s*\(*\s*\d+(?:\.\d+)?\s*\)*)+")
 _LENGTH = re.compile(r"(\d{1,5})\s*(?:words|tokens|个词|词|字)", re.I)
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 

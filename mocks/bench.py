@@ -2,13 +2,22 @@
 
     python -m mocks.bench [--streams 200] [--ttft-ms 150] [--itl-ms 20] [--tokens 50] [--json FILE]
 
-1. Starts `topapi mock openai` in its own process with the latency profile, opens N
-   concurrent streaming chat requests with aiohttp (uvloop) from this process, and reports
-   TTFT p50/p99 and ITL p50/p99 against the settings (error = measured - configured).
-2. Restarts the mock with no latency, pinned to one core, and reports requests/s of
-   non-streaming chat completions at 1 and 50 concurrent connections.
-The client runs on the other core; both timings are taken on the client side, so they
+Method. The mock runs as `topapi mock openai` in its own process pinned to core 0; the
+client (aiohttp on uvloop, this process) is pinned to core 1. Timings are taken on the
+client with `time.perf_counter()` (uvloop's `loop.time()` only has 1 ms resolution), so they
 include the loopback and the client's own scheduling: an upper bound of the mock's error.
+1. Steady load (the goal: TTFT within 2 ms of the setting at p99 at 200 streams):
+   N workers, each on its own kept-alive connection (all opened before timing starts), run
+   streaming chat requests back to back for `--seconds`. Their first requests are spread
+   evenly over one stream's duration, so N streams are in flight at every moment without
+   all starting in the same millisecond; streams started during that ramp-up are not counted.
+   TTFT = request sent -> first chunk with content (a role-only chunk is no token);
+   ITL per request = (t_last - t_first) / (tokens - 1), tokens from the final usage;
+   gaps = every inter-token gap (their max is the worst stall).
+2. Burst (informative): N streams started at the same instant on warm connections. The
+   mock does each request's work (parse, validate, answer) before its first token can be
+   paced, so the last of N simultaneous arrivals waits for the N-1 before it.
+3. Requests/s of non-streaming chat completions, no latency, at 1 and 50 connections.
 """
 
 from __future__ import annotations
@@ -22,15 +31,21 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import aiohttp
+import orjson
 
 from specs import sse
 
 from .serving import free_port
 
+HEADERS = {"content-type": "application/json", "authorization": "Bearer bench"}  # the mocks require a key
 BODY = {"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "Write 50 words about a relay."}]}
+CHAT = "/v1/chat/completions"
+now = time.perf_counter
 
 
 def pct(values: list[float], p: float) -> float:
@@ -44,14 +59,15 @@ def pct(values: list[float], p: float) -> float:
 
 
 @contextlib.contextmanager
-def mock_process(*flags: str, cpu: int | None = None):
+def mock_process(*flags: str, cpu: int | None = None) -> Iterator[str]:
     port = free_port()
     cmd = [sys.executable, "-m", "topapi.cli", "mock", "openai", "--port", str(port), *flags]
     if cpu is not None and hasattr(os, "sched_setaffinity"):
         cmd = ["taskset", "-c", str(cpu), *cmd]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
-        proc.stdout.readline()  # the URL line: the server is listening
+        if not proc.stdout.readline():  # the URL line: printed once the server listens
+            raise RuntimeError(f"the mock did not start: {' '.join(cmd)}")
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
@@ -61,57 +77,114 @@ def mock_process(*flags: str, cpu: int | None = None):
             proc.kill()
 
 
-async def one_stream(session: aiohttp.ClientSession, url: str, body: bytes) -> tuple[float, list[float]]:
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
-    first = None
-    stamps: list[float] = []
+@dataclass
+class Stream:
+    start: float
+    ttft: float = float("nan")  # ms
+    tokens: int = 0  # from usage
+    stamps: list[float] = field(default_factory=list)  # arrival of each content chunk
+
+    @property
+    def itl(self) -> float | None:
+        if self.tokens < 2 or len(self.stamps) < 2:
+            return None
+        return (self.stamps[-1] - self.stamps[0]) * 1000 / (self.tokens - 1)
+
+    @property
+    def gaps(self) -> list[float]:
+        return [(b - a) * 1000 for a, b in zip(self.stamps, self.stamps[1:], strict=False)]
+
+
+async def one_stream(session: aiohttp.ClientSession, url: str, body: bytes) -> Stream:
+    s = Stream(start=now())
     dec = sse.Decoder()
-    async with session.post(url, data=body, headers={"content-type": "application/json"}) as resp:
+    async with session.post(url, data=body, headers=HEADERS) as resp:
         resp.raise_for_status()
         async for chunk in resp.content.iter_any():
-            now = loop.time()
+            t = now()
             for ev in dec.feed(chunk):
                 if ev.is_done:
                     continue
-                delta = ev.json()["choices"][0]["delta"] if ev.json().get("choices") else {}
-                if delta.get("content"):
-                    stamps.append(now)
-                    if first is None:
-                        first = now
-    return (first - t0) * 1000, [(b - a) * 1000 for a, b in zip(stamps, stamps[1:], strict=False)]
+                obj = orjson.loads(ev.data)
+                if not obj["choices"]:
+                    s.tokens = obj["usage"]["completion_tokens"]
+                elif obj["choices"][0]["delta"].get("content"):
+                    s.stamps.append(t)
+    if s.stamps:
+        s.ttft = (s.stamps[0] - s.start) * 1000
+    return s
 
 
-async def stream_accuracy(base: str, streams: int, tokens: int) -> dict[str, float]:
-    body = json.dumps({**BODY, "stream": True,
-                       "messages": [{"role": "user", "content": f"Write {tokens} words about a relay."}]}).encode()
-    conn = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=conn) as session:
-        await one_stream(session, base + "/v1/chat/completions", body)  # warm-up
-        results = await asyncio.gather(*(one_stream(session, base + "/v1/chat/completions", body)
-                                         for _ in range(streams)))
-    ttft = [r[0] for r in results]
-    itl = [g for r in results for g in r[1]]
-    return {"ttft_p50": pct(ttft, 50), "ttft_p99": pct(ttft, 99), "ttft_max": max(ttft),
-            "itl_p50": pct(itl, 50), "itl_p99": pct(itl, 99), "samples_ttft": len(ttft), "samples_itl": len(itl)}
+def stream_body(tokens: int) -> bytes:
+    return orjson.dumps({**BODY, "stream": True, "stream_options": {"include_usage": True},
+                         "messages": [{"role": "user", "content": f"Write {tokens} words about a relay."}]})
+
+
+async def warm(session: aiohttp.ClientSession, base: str, n: int) -> None:
+    """Open n kept-alive connections (n requests at once), so that no timed request pays a connect."""
+    async def ping() -> None:
+        async with session.get(base + "/v1/models", headers=HEADERS) as r:
+            await r.read()
+
+    await asyncio.gather(*(ping() for _ in range(n)))
+
+
+def summary(streams: list[Stream], ttft_ms: float, itl_ms: float) -> dict[str, float]:
+    ttft = [s.ttft for s in streams]
+    itl = [v for s in streams if (v := s.itl) is not None]
+    gaps = [g for s in streams for g in s.gaps]
+    return {"samples": len(streams), "ttft_ms_p50": pct(ttft, 50), "ttft_ms_p99": pct(ttft, 99),
+            "ttft_ms_max": max(ttft), "ttft_error_ms_p50": pct(ttft, 50) - ttft_ms,
+            "ttft_error_ms_p99": pct(ttft, 99) - ttft_ms, "itl_ms_p50": pct(itl, 50), "itl_ms_p99": pct(itl, 99),
+            "gap_ms_p50": pct(gaps, 50), "gap_ms_p99": pct(gaps, 99), "gap_ms_max": max(gaps),
+            "tokens_per_stream": pct([s.tokens for s in streams], 50), "itl_configured_ms": itl_ms}
+
+
+async def steady(base: str, streams: int, tokens: int, ttft_ms: float, itl_ms: float, seconds: float) -> dict:
+    body, url = stream_body(tokens), base + CHAT
+    ramp = (ttft_ms + (tokens - 1) * itl_ms) / 1000  # one stream's duration
+    done: list[Stream] = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        await warm(session, base, streams)
+        t0 = now()
+        stop = t0 + ramp + seconds
+
+        async def worker(i: int) -> None:
+            await asyncio.sleep(ramp * i / streams)
+            while now() < stop:
+                done.append(await one_stream(session, url, body))
+
+        await asyncio.gather(*(worker(i) for i in range(streams)))
+    counted = [s for s in done if s.start >= t0 + ramp]
+    return summary(counted, ttft_ms, itl_ms)
+
+
+async def burst(base: str, streams: int, tokens: int, ttft_ms: float, itl_ms: float) -> dict:
+    body, url = stream_body(tokens), base + CHAT
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        await warm(session, base, streams)
+        results = await asyncio.gather(*(one_stream(session, url, body) for _ in range(streams)))
+    return summary(list(results), ttft_ms, itl_ms)
 
 
 async def throughput(base: str, concurrency: int, seconds: float) -> float:
-    body = json.dumps(BODY).encode()
-    url = base + "/v1/chat/completions"
+    body = orjson.dumps(BODY)
+    url = base + CHAT
     done = 0
-    stop = time.perf_counter() + seconds
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        nonlocal done
-        while time.perf_counter() < stop:
-            async with session.post(url, data=body, headers={"content-type": "application/json"}) as r:
-                await r.read()
-                done += r.status == 200
-
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-    return done / seconds
+        await warm(session, base, concurrency)
+        stop = now() + seconds
+
+        async def worker() -> None:
+            nonlocal done
+            while now() < stop:
+                async with session.post(url, data=body, headers=HEADERS) as r:
+                    await r.read()
+                    done += r.status == 200
+
+        t0 = now()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return done / (now() - t0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ttft-ms", type=float, default=150)
     ap.add_argument("--itl-ms", type=float, default=20)
     ap.add_argument("--tokens", type=int, default=50)
-    ap.add_argument("--seconds", type=float, default=5, help="duration of each throughput run")
+    ap.add_argument("--seconds", type=float, default=6, help="measured time of the steady-load run")
+    ap.add_argument("--rps-seconds", type=float, default=4, help="duration of each throughput run")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args(argv)
     import uvloop
@@ -128,18 +202,26 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {1})  # the client on core 1, the mock on core 0
     result: dict = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": {
-        "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "settings": {"streams": args.streams, "ttft_ms": args.ttft_ms, "itl_ms": args.itl_ms, "tokens": args.tokens}}
-    with mock_process("--ttft-ms", str(args.ttft_ms), "--itl-ms", str(args.itl_ms), cpu=0) as base:
-        acc = uvloop.run(stream_accuracy(base, args.streams, args.tokens))
-    result["streams"] = acc
+        "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+        "loadavg_before": os.getloadavg()},  # shared machines: other work skews every timing
+        "settings": {"streams": args.streams, "ttft_ms": args.ttft_ms, "itl_ms": args.itl_ms, "tokens": args.tokens,
+                     "seconds": args.seconds}}
+    timing = ("--ttft-ms", str(args.ttft_ms), "--itl-ms", str(args.itl_ms))
+    with mock_process(*timing, cpu=0) as base:
+        result["steady"] = uvloop.run(steady(base, args.streams, args.tokens, args.ttft_ms, args.itl_ms, args.seconds))
+    with mock_process(*timing, cpu=0) as base:
+        result["burst"] = uvloop.run(burst(base, args.streams, args.tokens, args.ttft_ms, args.itl_ms))
     with mock_process(cpu=0) as base:
-        result["rps"] = {f"c{c}": uvloop.run(throughput(base, c, args.seconds)) for c in (1, 50)}
-    print(f"{args.streams} concurrent streams, TTFT {args.ttft_ms:g} ms / ITL {args.itl_ms:g} ms configured")
-    print(f"  TTFT p50 {acc['ttft_p50']:.2f} ms (error {acc['ttft_p50'] - args.ttft_ms:+.2f})   "
-          f"p99 {acc['ttft_p99']:.2f} ms (error {acc['ttft_p99'] - args.ttft_ms:+.2f})   max {acc['ttft_max']:.2f}")
-    print(f"  ITL  p50 {acc['itl_p50']:.2f} ms (error {acc['itl_p50'] - args.itl_ms:+.2f})   "
-          f"p99 {acc['itl_p99']:.2f} ms   ({acc['samples_itl']} gaps)")
+        result["rps"] = {f"c{c}": uvloop.run(throughput(base, c, args.rps_seconds)) for c in (1, 50)}
+
+    print(f"{args.streams} concurrent streams, TTFT {args.ttft_ms:g} ms / ITL {args.itl_ms:g} ms configured, "
+          f"{args.tokens} tokens each")
+    for name in ("steady", "burst"):
+        r = result[name]
+        print(f"  {name:6s} n={r['samples']:<5d} TTFT p50 {r['ttft_ms_p50']:.2f} ms (error {r['ttft_error_ms_p50']:+.2f})"
+              f"  p99 {r['ttft_ms_p99']:.2f} ms (error {r['ttft_error_ms_p99']:+.2f})  max {r['ttft_ms_max']:.2f}"
+              f" | ITL p50 {r['itl_ms_p50']:.2f} p99 {r['itl_ms_p99']:.2f} ms | gap p99 {r['gap_ms_p99']:.2f}"
+              f" max {r['gap_ms_max']:.2f} ms")
     print(f"non-streaming chat, mock pinned to one core: {result['rps']['c1']:.0f} req/s at 1 connection, "
           f"{result['rps']['c50']:.0f} req/s at 50")
     if args.json:

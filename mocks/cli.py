@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import signal
 import sys
 
 from .settings import FAULT_KINDS, Fault, Settings
@@ -72,29 +74,55 @@ def run(args: argparse.Namespace) -> int:
     from .serving import config
 
     kinds = KINDS if args.kind == "all" else (args.kind,)
+    if not 0 <= args.port <= 65535 - len(kinds) + 1:
+        print(f"topapi mock: --port must be between 0 and {65535 - len(kinds) + 1}", file=sys.stderr)
+        return 2
     try:
         servers = []
         for i, kind in enumerate(kinds):
             name = kind if args.kind == "all" or not args.node_name else args.node_name
             app = build(kind, settings_from(args, name))
             cfg = config(app, args.host, args.port + i if args.port else 0)
-            servers.append((kind, uvicorn.Server(cfg)))
+            server = uvicorn.Server(cfg)
+            # one handler for all servers (below): uvicorn's own, per server, would chain them
+            # through re-raised signals and end SIGTERM with the default action (exit status -15)
+            server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+            servers.append((kind, server))
     except ValueError as exc:
         print(f"topapi mock: {exc}", file=sys.stderr)
         return 2
-    urls = {kind: f"http://{args.host}:{srv.config.port}" for kind, srv in servers}
-    for kind, url in urls.items():
-        suffix = "/v1" if kind != "gemini" else ""
-        print(f"{kind:7s} {url}   (SDK base_url: {url}{suffix}; stats: {url}/_mock/stats)", flush=True)
-    print(json.dumps(urls), flush=True)
 
-    async def main() -> None:
-        await asyncio.gather(*(srv.serve() for _, srv in servers))
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
 
-    try:
-        import uvloop
+        def stop() -> None:
+            for _, srv in servers:
+                srv.force_exit = srv.should_exit  # a second signal: stop without waiting for streams
+                srv.should_exit = True
 
-        uvloop.run(main())
-    except KeyboardInterrupt:
-        pass
-    return 0
+        async def serve(srv: uvicorn.Server) -> int:
+            try:
+                await srv.serve()
+            except SystemExit as exc:  # uvicorn exits when it cannot start (e.g. port taken), having logged why
+                return int(exc.code or 1)
+            return 0
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop)
+        tasks = [asyncio.create_task(serve(srv)) for _, srv in servers]
+        # announce the URLs only once every server listens: readers may connect right away
+        while not all(srv.started for _, srv in servers):
+            if any(t.done() for t in tasks):
+                stop()
+                return max(await asyncio.gather(*tasks))
+            await asyncio.sleep(0.005)
+        urls = {kind: f"http://{args.host}:{srv.config.port}" for kind, srv in servers}
+        for kind, url in urls.items():
+            suffix = "/v1" if kind != "gemini" else ""
+            print(f"{kind:7s} {url}   (SDK base_url: {url}{suffix}; stats: {url}/_mock/stats)", flush=True)
+        print(json.dumps(urls), flush=True)
+        return max(await asyncio.gather(*tasks))
+
+    import uvloop
+
+    return uvloop.run(main())

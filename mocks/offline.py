@@ -8,8 +8,10 @@
 Works for sync and async httpx clients through respx. Recent openai and google-genai SDKs
 talk through `httpx2` (a fork of httpx) when it is installed, which respx does not see:
 while the context is open, httpx2's transports are patched the same way, so those SDKs
-reach the mocks unmodified too. Responses are complete when returned (the ASGI transports
-read the body first), so latency settings delay a whole response rather than its tokens.
+reach the mocks unmodified too. google-genai's async client (`client.aio`) uses aiohttp
+when it is installed: `aiohttp.ClientSession` requests for the API hosts are answered the
+same way. Responses are complete when returned (the ASGI transports read the body first),
+so latency settings delay a whole response rather than its tokens.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import orjson
 import respx
 
 from .server import ConnectionReset, MockServer
@@ -159,10 +162,89 @@ def _patch_httpx2(routes: list[tuple[str, Any]]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _patch_aiohttp(routes: list[tuple[str, Any]]) -> Iterator[None]:
+    try:
+        import aiohttp
+        from multidict import CIMultiDict, CIMultiDictProxy
+        from yarl import URL
+    except ImportError:
+        yield
+        return
+    transports = {id(app): httpx.ASGITransport(app=app) for _, app in routes}
+    orig = aiohttp.ClientSession._request
+
+    async def _request(self, method: str, str_or_url: Any, **kw: Any) -> Any:
+        url = self._build_url(str_or_url) if hasattr(self, "_build_url") else URL(str_or_url)
+        if kw.get("params"):
+            url = url.extend_query(kw["params"])
+        transport = next((transports[id(app)] for prefix, app in routes if str(url).startswith(prefix)), None)
+        if transport is None:
+            return await orig(self, method, str_or_url, **kw)
+        headers = CIMultiDict(self.headers)
+        headers.update(CIMultiDict(kw.get("headers") or {}))
+        data = kw.get("data")
+        if kw.get("json") is not None:
+            data = orjson.dumps(kw["json"])
+            headers.setdefault("content-type", "application/json")
+        request = httpx.Request(method, str(url), headers=list(headers.items()),
+                                content=data.encode() if isinstance(data, str) else data)
+        try:
+            answer = await transport.handle_async_request(request)
+            body = await answer.aread()
+        except ConnectionReset as exc:
+            raise aiohttp.ServerDisconnectedError(str(exc)) from None
+        response = _aiohttp_response(aiohttp, self, method, url, CIMultiDictProxy(headers), answer, body)
+        check = kw.get("raise_for_status", self._raise_for_status)
+        if check is True:
+            response.raise_for_status()
+        return response
+
+    aiohttp.ClientSession._request = _request
+    try:
+        yield
+    finally:
+        aiohttp.ClientSession._request = orig
+
+
+def _aiohttp_response(aiohttp, session, method: str, url, req_headers, answer: httpx.Response, body: bytes):
+    """A complete aiohttp.ClientResponse (as aioresponses builds them): status, headers, body fed and closed."""
+    import inspect
+
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    loop = asyncio.get_running_loop()
+    params = inspect.signature(aiohttp.ClientResponse.__init__).parameters
+    done = type("_Sent", (), {"output_size": 0})()  # the request went out whole
+    kw: dict[str, Any] = {"writer": None, "continue100": None, "timer": aiohttp.helpers.TimerNoop(),
+                          "request_info": aiohttp.RequestInfo(url, method, req_headers, url), "traces": [],
+                          "loop": loop, "session": session, "stream_writer": done}
+    response = aiohttp.ClientResponse(method, url, **{k: v for k, v in kw.items() if k in params})
+    response.status = answer.status_code
+    response.reason = answer.reason_phrase
+    response._headers = CIMultiDictProxy(CIMultiDict(answer.headers.multi_items()))
+    response._raw_headers = tuple((k.encode(), v.encode()) for k, v in answer.headers.multi_items())
+    response.content = aiohttp.StreamReader(_NoProtocol(), 2**16, loop=loop)
+    response.content.feed_data(body)
+    response.content.feed_eof()
+    return response
+
+
+class _NoProtocol:
+    """What aiohttp.StreamReader asks of a protocol, for a body that is already all there."""
+
+    _reading_paused = False
+
+    def pause_reading(self, *args: Any, **kw: Any) -> None: ...
+
+    def resume_reading(self, *args: Any, **kw: Any) -> None: ...
+
+
+@contextlib.contextmanager
 def mock_upstreams(servers: dict[str, MockServer] | None = None, *, openai_base: str = OPENAI_BASE,
                    gemini_base: str = GEMINI_BASE, **kw: Any) -> Iterator[dict[str, MockServer]]:
     """Context manager: while open, httpx and httpx2 requests to the API hosts reach the mocks in-process."""
     servers = servers if servers is not None else default_servers()
-    with router(servers, openai_base=openai_base, gemini_base=gemini_base, **kw), \
-            _patch_httpx2(_routes(servers, openai_base, gemini_base)):
+    routes = _routes(servers, openai_base, gemini_base)
+    with router(servers, openai_base=openai_base, gemini_base=gemini_base, **kw), _patch_httpx2(routes), \
+            _patch_aiohttp(routes):
         yield servers

@@ -16,6 +16,7 @@ from .server import ApiError, Frame, MockServer, ctx_of
 from .textgen import canonical, tokenize
 
 FINGERPRINT = "fp_mock0001"
+_NOT_IN_KEY = frozenset({"stream", "stream_options", "n", "stop", "max_tokens", "max_completion_tokens"})
 
 
 def routes(server: MockServer) -> list[Route]:
@@ -72,7 +73,9 @@ def to_prompt(body: dict[str, Any]) -> Prompt:
     elif fmt.get("type") == "json_schema":
         schema = (fmt.get("json_schema") or {}).get("schema") or {}
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
-    key = canonical({k: v for k, v in body.items() if k not in ("stream", "stream_options")})
+    # fields that only cut, repeat or deliver the answer stay out of the key: a streamed call, choice 0
+    # of n, and a call cut by stop or max_tokens all build on the same text
+    key = canonical({k: v for k, v in body.items() if k not in _NOT_IN_KEY})
     return Prompt(messages, tools, str(choice), schema, limit, key)
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 import socket
 import struct
 from collections import Counter
@@ -35,6 +37,8 @@ from .textgen import digest, unit
 
 CONFIG_HEADER = "x-mock-config"  # per-request settings, JSON, same names as /_mock/config
 NODE_HEADER = "x-mock-node"
+
+log = logging.getLogger("mocks")
 
 
 class ConnectionReset(Exception):
@@ -245,17 +249,27 @@ class MockServer:
 
     def check_request(self, body: Any, schema: str) -> None:
         """400 naming the first field that breaks the request schema of our spec."""
-        err = best_match(validator(self.spec, schema).iter_errors(body))
-        if err is not None:
-            where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path).lstrip(".")
-            message = err.message if len(err.message) <= 300 else err.message[:297] + "..."
+        raw = orjson.dumps(body)
+        found = (_request_error(self.spec, schema, raw) if len(raw) <= _CACHED_BODY_MAX
+                 else _first_error(self.spec, schema, body))
+        if found is not None:
+            where, message = found
             raise ApiError(400, f"Invalid request: {where or 'body'}: {message}", param=where or None,
                            code="invalid_value")
 
     # -- ASGI ---------------------------------------------------------------------------------------
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/_mock/"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        node = (NODE_HEADER.encode(), self.node_name.encode())
+        if scope["path"].startswith("/_mock/"):
+            async def send_tagged(message) -> None:  # the control API names the node too
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message.get("headers", []), node]
+                await send(message)
+
+            await self.app(scope, receive, send_tagged)
             return
         if not _has_key(scope):
             # the real upstreams refuse anonymous calls (conformance's ignored_auth check relies on it)
@@ -266,13 +280,25 @@ class MockServer:
             return
         self.counter += 1
         n = self.counter
+        self.by_endpoint[scope["path"]] += 1
+        finished = False
+
+        async def send_wrapper(message) -> None:
+            nonlocal finished
+            if message["type"] == "http.response.start":
+                self.by_status[str(message["status"])] += 1
+                message["headers"] = [*message.get("headers", []), node]
+            elif not message.get("more_body", False):
+                finished = True
+            await send(message)
+
         settings = self.settings
         for name, value in scope["headers"]:
             if name == CONFIG_HEADER.encode():
                 try:
                     settings = settings.updated(orjson.loads(value))
                 except (SettingsError, orjson.JSONDecodeError) as exc:
-                    await self._send_error(send, 400, f"bad {CONFIG_HEADER} header: {exc}")
+                    await self._send_error(send_wrapper, 400, f"bad {CONFIG_HEADER} header: {exc}")
                     return
         f = settings.fault
         fault = f if f.rate > 0 and unit(settings.seed, "fault", n) < f.rate else None
@@ -281,15 +307,6 @@ class MockServer:
         ctx = Ctx(self, n, settings, fault, loop.time(), transport)
         scope["mock"] = ctx
         self.in_flight += 1
-        self.by_endpoint[scope["path"]] += 1
-        node = self.node_name.encode()
-
-        async def send_wrapper(message) -> None:
-            if message["type"] == "http.response.start":
-                self.by_status[str(message["status"])] += 1
-                message["headers"] = [*message.get("headers", []), (NODE_HEADER.encode(), node)]
-            await send(message)
-
         try:
             if fault is not None and fault.kind in ("status", "hang", "reset"):
                 if fault.kind == "status":
@@ -299,11 +316,20 @@ class MockServer:
                     return
                 if fault.kind == "reset":
                     ctx.reset_connection()
+                    await asyncio.sleep(0)  # let the server see the disconnect (else it logs a missing response)
                     return
                 # hang: answer after hang_s, or never
                 await asyncio.sleep(fault.hang_s if fault.hang_s > 0 else 10**9)
                 ctx.fault = None
             await self.app(scope, receive, send_wrapper)
+        except ConnectionReset:
+            raise
+        except Exception:
+            if not finished:
+                raise
+            # Starlette's error middleware re-raises after sending our 500; uvicorn would then
+            # close the keep-alive connection under the client's next request. Log it instead.
+            log.exception("mock %s: unhandled error on %s %s", self.node_name, scope["method"], scope["path"])
         finally:
             self.in_flight -= 1
 
@@ -334,6 +360,26 @@ class MockServer:
         return [Route("/_mock/stats", stats, methods=["GET"]),
                 Route("/_mock/config", config, methods=["GET", "POST"]),
                 Route("/_mock/reset", reset, methods=["POST"])]
+
+
+# Load tests send the same bodies over and over; jsonschema takes ~0.3 ms a body, the largest
+# part of a request's work, which delays other streams' paced tokens. Validation is a pure
+# function of the body, so small bodies' results are kept.
+_CACHED_BODY_MAX = 32 * 1024
+
+
+@functools.lru_cache(maxsize=1024)
+def _request_error(spec: str, schema: str, raw: bytes) -> tuple[str, str] | None:
+    return _first_error(spec, schema, orjson.loads(raw))
+
+
+def _first_error(spec: str, schema: str, body: Any) -> tuple[str, str] | None:
+    """(where, message) of the most relevant violation, or None."""
+    err = best_match(validator(spec, schema).iter_errors(body))
+    if err is None:
+        return None
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path).lstrip(".")
+    return where, err.message if len(err.message) <= 300 else err.message[:297] + "..."
 
 
 _KEY_HEADERS = (b"authorization", b"x-api-key", b"x-goog-api-key")

@@ -66,6 +66,8 @@ class Settings:
             if key == "fault":
                 if value is None:
                     value = {}
+                elif isinstance(value, Fault):  # MockServer(fault=Fault(...)) from Python
+                    value = dataclasses.asdict(value)
                 if not isinstance(value, dict):
                     raise SettingsError("fault must be an object")
                 unknown = set(value) - set(current["fault"])

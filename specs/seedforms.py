@@ -108,7 +108,10 @@ def image_edit_json(body: dict[str, Any]) -> dict[str, Any]:
         raise FormError("image must be a base64 string or a data URL", param="image")
     out = {k: v for k, v in body.items() if k not in ("image", "stream")}
     url = image if image.startswith("data:") else f"data:{_mime_of_b64(image)};base64,{image}"
-    out["images"] = [{"image_url": url}, *(body.get("images") or [])]
+    others = body.get("images") or []
+    if not isinstance(others, list):
+        raise FormError("images must be an array of {image_url} objects", param="images")
+    out["images"] = [{"image_url": url}, *others]
     return out
 
 
@@ -158,8 +161,8 @@ def video_fields(fields: dict[str, Any], model: str = "sora-2") -> dict[str, Any
         out["seconds"] = video_seconds(duration)
     resolution = fields.get("resolution")
     if resolution is not None:
-        table = RESOLUTIONS[video_family(model)]
-        if resolution not in table:
+        table = RESOLUTIONS[video_family(model if isinstance(model, str) else "")]
+        if not isinstance(resolution, str) or resolution not in table:
             raise FormError("resolution must be one of 480p, 720p, 1080p", param="resolution")
         if "size" not in fields:
             out["size"] = table[resolution]

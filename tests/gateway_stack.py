@@ -1,8 +1,11 @@
 """A whole demo stack for end-to-end tests: mock upstreams, seeded store, gateway on a loopback port.
 
 `stack` (import it into a test module) is module-scoped and parametrised over SQLite and
-PostgreSQL (skipped with a reason unless TOPAPI_TEST_POSTGRES_URL is set). Tests that change
-a mock's settings must put them back (`stack.reset_mocks()` does it for all).
+PostgreSQL (skipped with a reason unless TOPAPI_TEST_POSTGRES_URL is set); a module may set
+`STACK_CONFIG = {...}` (GatewayConfig fields) for its own stack. Tests that change a mock's
+settings must put them back (`with stack.mock_settings(node, ...)` does; `stack.reset_mocks()`
+resets all, and forgets the mocks' stored responses and video jobs too). `stack.new_user()` makes
+a user through the consoles with an enabled, subscribed key; `stack.usage(user_id)` lists records.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from gateway.config import GatewayConfig
 from gateway.demo import MODELS, DemoStack
 from gateway.store.db import drop_pg_schema
 from mocks.serving import ServerThread
-
 
 USER_PASSWORD = "correct horse battery"
 _serial = itertools.count(1)
@@ -50,6 +52,7 @@ class Stack:
     server: ServerThread
     config: GatewayConfig
     _admin_token: str | None = field(default=None, repr=False)
+    _http: httpx.Client | None = field(default=None, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -75,6 +78,27 @@ class Stack:
         headers = {"Authorization": self.api_key, **kw.pop("headers", {})}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=kw.pop("timeout", 30), **kw)
 
+    @property
+    def http(self) -> httpx.Client:
+        """One shared client without credentials (thread-safe; reusing it spares a TLS context
+        and a connection per request): pass the key per request, or absolute URLs for the mocks."""
+        if self._http is None:
+            self._http = httpx.Client(base_url=self.base_url, timeout=30,
+                                      limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+        return self._http
+
+    def restart_gateway(self) -> None:
+        """Stop the gateway (draining its usage queue) and start a new one on the same state dir and
+        database, on a new port; the mocks keep running."""
+        self.server.stop()
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        self._admin_token = None
+        self.gateway = Gateway(self.config)
+        self.server = ServerThread(self.gateway, lifespan="on").start()
+        self.demo.info["base_url"] = self.server.url
+
     def run(self, coro):
         """Run a coroutine on the gateway's own loop (e.g. to flush the usage queue)."""
         return asyncio.run_coroutine_threadsafe(coro, self.server.loop).result(30)
@@ -89,7 +113,7 @@ class Stack:
         return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
     def login(self, username: str, password: str) -> str:
-        r = httpx.post(self.base_url + "/api/auth/login", json={"username": username, "password": password})
+        r = self.http.post("/api/auth/login", json={"username": username, "password": password})
         assert r.status_code == 200, r.text
         return r.json()["token"]
 
@@ -134,7 +158,7 @@ class Stack:
     # -- mocks --------------------------------------------------------------------------------------
     def mock_requests(self, node: str) -> int:
         """Requests a mock node has received so far (its /_mock/stats)."""
-        r = httpx.get(self.demo.servers[node].url + "/_mock/stats")
+        r = self.http.get(self.demo.servers[node].url + "/_mock/stats")
         return r.json()["requests_total"]
 
     @contextlib.contextmanager
@@ -167,6 +191,8 @@ def start_stack(state_dir: Path, backend: str, **config_kw: Any) -> Stack:
 
 
 def stop_stack(stack: Stack) -> None:
+    if stack._http is not None:
+        stack._http.close()
     stack.server.stop()
     stack.demo.stop()
     if stack.config.database_schema:
@@ -175,7 +201,9 @@ def stop_stack(stack: Stack) -> None:
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = start_stack(tmp_path_factory.mktemp("gw"), request.param, read_timeout_s=2.0, breaker_cooldown_s=1.0)
+    # a test module may set STACK_CONFIG = {...} (GatewayConfig fields) to change these
+    config = {"read_timeout_s": 2.0, "breaker_cooldown_s": 1.0, **getattr(request.module, "STACK_CONFIG", {})}
+    s = start_stack(tmp_path_factory.mktemp("gw"), request.param, **config)
     try:
         yield s
     finally:

@@ -8,6 +8,7 @@ byte. Every answer is validated against our OpenAPI documents.
 
 from __future__ import annotations
 
+import base64
 import time
 
 import httpx
@@ -21,11 +22,11 @@ from specs.validate import validate
 
 # (the seed's request, the document and schema its answer must match)
 SEED_JSON = [
-    (seed.CHAT, "openai", "ChatCompletion"),
-    (seed.RESPONSES, "openai", "Response"),
-    (seed.IMAGE_GENERATION, "openai", "ImagesResponse"),
-    (seed.IMAGE_EDIT, "openai", "ImagesResponse"),
-    (seed.RESPONSES_MULTIMODAL, "openai", "Response"),
+    (seed.CHAT, "openai", "ChatCompletion", "chat.completions"),
+    (seed.RESPONSES, "openai", "Response", "responses"),
+    (seed.IMAGE_GENERATION, "openai", "ImagesResponse", "images.generations"),
+    (seed.IMAGE_EDIT, "openai", "ImagesResponse", "images.edits"),
+    (seed.RESPONSES_MULTIMODAL, "openai", "Response", "responses"),
 ]
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -102,9 +103,15 @@ def test_model_lists(stack, seed_user):  # noqa: F811
     assert names == ["models/gemini-2.5-flash"]
 
 
-@pytest.mark.parametrize(("req", "doc", "schema"), SEED_JSON, ids=[r.name for r, _, _ in SEED_JSON])
-def test_seed_json_requests(stack, seed_user, req, doc, schema):  # noqa: F811
-    key, _ = seed_user
+def records(stack, user_id: int, endpoint: str) -> list[dict]:  # noqa: F811
+    stack.flush_usage()
+    return [r for r in stack.usage(user_id) if r["endpoint"] == endpoint]
+
+
+@pytest.mark.parametrize(("req", "doc", "schema", "endpoint"), SEED_JSON, ids=[r[0].name for r in SEED_JSON])
+def test_seed_json_requests(stack, seed_user, req, doc, schema, endpoint):  # noqa: F811
+    key, user_id = seed_user
+    before = len(records(stack, user_id, endpoint))
     r = call(stack, key, req)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("application/json")
@@ -116,13 +123,22 @@ def test_seed_json_requests(stack, seed_user, req, doc, schema):  # noqa: F811
         text = "".join(c["text"] for item in body["output"] if item["type"] == "message" for c in item["content"])
         assert "6" in text
     elif req in (seed.IMAGE_GENERATION, seed.IMAGE_EDIT):
-        import base64
-
         assert len(body["data"]) == 1
         assert base64.b64decode(body["data"][0]["b64_json"]).startswith(PNG)
     elif req is seed.RESPONSES_MULTIMODAL:
         text = "".join(c["text"] for item in body["output"] if item["type"] == "message" for c in item["content"])
         assert "picsum.photos" in text  # the answer describes the image it was given
+    # billed once, with the tokens (or images) the client saw
+    new = records(stack, user_id, endpoint)
+    assert len(new) == before + 1
+    rec = next(x for x in new if x["request_id"] == r.headers["x-request-id"])
+    assert rec["outcome"] == "ok" and rec["status"] == 200 and rec["cost"] > 0
+    usage = body.get("usage") or {}
+    if endpoint == "chat.completions":
+        assert (rec["prompt_tokens"], rec["completion_tokens"]) == (usage["prompt_tokens"],
+                                                                   usage["completion_tokens"])
+    elif endpoint == "responses":
+        assert (rec["prompt_tokens"], rec["completion_tokens"]) == (usage["input_tokens"], usage["output_tokens"])
 
 
 def test_seed_gemini_stream_is_sse(stack, seed_user):  # noqa: F811
@@ -170,6 +186,20 @@ def test_seed_tool_call_and_callback(stack, seed_user):  # noqa: F811
     assert "4711" in text
 
 
+def test_seed_video_download_before_completion(stack, seed_user):  # noqa: F811
+    """A clear error, never partial bytes (the job takes a minute here, so it cannot be ready)."""
+    key, _ = seed_user
+    with stack.mock_settings("sora", video_ms=60_000):
+        r = call(stack, key, seed.VIDEO_CREATE)
+        assert r.status_code == 200, r.text
+        video_id = r.json()["id"]
+        r = call(stack, key, seed.VIDEO_CONTENT, seed.VIDEO_CONTENT.with_video_id(video_id))
+    assert r.status_code == 409, r.text
+    validate("sora", "ErrorResponse", r.json())
+    assert r.json()["error"]["code"] == "video_not_ready"
+    assert video_id in r.json()["error"]["message"]  # the id the client knows, not the node's
+
+
 def test_seed_video_create_retrieve_download_remix(stack, seed_user):  # noqa: F811
     key, _ = seed_user
     with stack.mock_settings("sora", video_ms=300):
@@ -177,14 +207,9 @@ def test_seed_video_create_retrieve_download_remix(stack, seed_user):  # noqa: F
         assert r.status_code == 200, r.text
         job = r.json()
         validate("sora", "Video", job)
-        assert job["status"] in ("queued", "in_progress")
+        assert job["status"] in ("queued", "in_progress", "completed")
         assert (job["seconds"], job["size"]) == ("8", "1280x720")  # duration 5 -> 8 s, 480p -> 1280x720
         video_id = job["id"]
-
-        # downloading before completion is a clear error, never partial bytes
-        r = call(stack, key, seed.VIDEO_CONTENT, seed.VIDEO_CONTENT.with_video_id(video_id))
-        assert r.status_code == 409, r.text
-        assert r.json()["error"]["code"] == "video_not_ready"
 
         deadline = time.monotonic() + 10
         while True:
@@ -210,16 +235,3 @@ def test_seed_video_create_retrieve_download_remix(stack, seed_user):  # noqa: F
         validate("sora", "Video", remix)
         assert remix["remixed_from_video_id"] == video_id
         assert remix["id"] != video_id and remix["id"].startswith("video_")
-
-
-def test_seed_requests_were_billed(stack, seed_user):  # noqa: F811
-    """Each relayed model request above left a usage record for the seed user's key."""
-    _, user_id = seed_user
-    stack.flush_usage()
-    records = stack.usage(user_id)
-    endpoints = {r["endpoint"] for r in records}
-    assert {"chat.completions", "responses", "gemini.streamGenerateContent", "images.generations",
-            "images.edits"} <= endpoints
-    chat = next(r for r in records if r["endpoint"] == "chat.completions")
-    assert chat["outcome"] == "ok" and chat["prompt_tokens"] > 0 and chat["completion_tokens"] > 0
-    assert chat["cost"] > 0

@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import orjson
+
 from . import endpoints, errors, videos
 from .call import Call
 from .errors import RelayError
@@ -60,10 +62,27 @@ VIDEO_ROUTES = {
 }
 GEMINI_LIST = Route(endpoints.gemini_models, "gemini.models", "gemini", False)
 GEMINI_GET = Route(endpoints.gemini_model, "gemini.models", "gemini", False)
+GEMINI_CALLS = {verb: Route(endpoints.gemini, name, "gemini") for verb, name in GEMINI_METHODS.items()}
+# google-genai's default api_version is v1: with the gateway root as its base URL it posts to
+# /v1/models/{model}:generateContent. Only the `:verb` form is Gemini's under /v1/models (the
+# list and GET /v1/models/{id} there are OpenAI's).
+GEMINI_V1_ROOT = "/v1/models/"
 
 
 def dialect_of(path: str) -> str:
-    return "gemini" if path.startswith(("/gemini/", "/v1beta/")) else "openai"
+    if path.startswith(("/gemini/", "/v1beta/")) or (path.startswith(GEMINI_V1_ROOT) and ":" in path):
+        return "gemini"
+    return "openai"
+
+
+def _gemini_call(method: str, name: str) -> tuple[Route | None, dict[str, str], bool] | None:
+    """`{model}:{verb}` after a models prefix, or None when `name` is not of that form."""
+    model, sep, verb = name.rpartition(":")
+    if not (sep and model and verb in GEMINI_METHODS and "/" not in model):
+        return None
+    if method != "POST":
+        return None, {}, True
+    return GEMINI_CALLS[verb], {"model": model, "method": verb}, True
 
 
 def match(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
@@ -85,15 +104,16 @@ def match(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
             return (GEMINI_LIST if method == "GET" else None), {}, True
         if path.startswith(prefix + "/"):
             name = path[len(prefix) + 1:]
-            model, sep, verb = name.rpartition(":")
-            if sep and model and verb in GEMINI_METHODS and "/" not in model:
-                if method != "POST":
-                    return None, {}, True
-                return (Route(endpoints.gemini, GEMINI_METHODS[verb], "gemini"),
-                        {"model": model, "method": verb}, True)
-            if not sep and "/" not in name and name:
+            found = _gemini_call(method, name)
+            if found is not None:
+                return found
+            if ":" not in name and "/" not in name and name:
                 return (GEMINI_GET if method == "GET" else None), {"model": name}, True
             return None, {}, False
+    if path.startswith(GEMINI_V1_ROOT):
+        found = _gemini_call(method, path[len(GEMINI_V1_ROOT):])
+        if found is not None:
+            return found
     return None, {}, False
 
 
@@ -110,6 +130,7 @@ async def handle(gw: Gateway, scope, receive, send) -> None:
         await req.respond(status, errors.body(dialect, status, text, code="unknown_url" if status == 404 else None))
         return
     call = Call(route.endpoint, dialect)
+    req.request_id = call.request_id
     task = asyncio.current_task()
     watcher: asyncio.Task | None = None
     try:
@@ -122,6 +143,10 @@ async def handle(gw: Gateway, scope, receive, send) -> None:
             extra = [(k.encode(), v.encode()) for k, v in exc.headers.items()]
             await req.respond(exc.status, errors.body(dialect, exc.status, exc.message, exc.code, exc.param),
                               [*JSON_HEADERS, *extra])
+    except orjson.JSONEncodeError as exc:  # e.g. a body nested deeper than orjson re-encodes
+        call.fail(400, "rejected", str(exc))
+        if not req.started:
+            await req.respond(400, errors.body(dialect, 400, f"the request body cannot be relayed: {exc}"))
     except asyncio.CancelledError:
         if not req.disconnected:
             call.fail(503, "cancelled", "the gateway is shutting down")
@@ -140,4 +165,7 @@ async def handle(gw: Gateway, scope, receive, send) -> None:
         if watcher is not None:
             watcher.cancel()
         if route.record and call.user is not None:
+            if call.outcome == "ok" and call.status >= 400:  # a node's own error answer, relayed as is
+                call.outcome = "rejected" if call.status < 500 else "upstream_error"
+                call.error = call.error or f"the node answered HTTP {call.status}"
             await gw.record(call)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from ..app import Gateway
 
 JSON = {"content-type": "application/json"}
+HEADER_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what aiohttp refuses in a header (tab is fine)
 
 
 def _form_error(exc: seedforms.FormError) -> RelayError:
@@ -35,6 +37,22 @@ def admit(gw: Gateway, req: Req, call: Call, model: Any, *, gemini: bool = False
     policy.authorize(gw.cache, gw.limiter, call.key, call.user, model)
     call.model_info = gw.cache.models[model]
     return model
+
+
+def or_default(model: Any, default: str) -> Any:
+    """Only an absent or null model means the default: `""`, `{}` or `0` go to `admit`, which refuses them."""
+    return default if model is None else model
+
+
+def query_int(req: Req, name: str, default: int, lo: int, hi: int) -> int:
+    """An integer query parameter, absent -> default; anything but plain digits in range is a 400."""
+    raw = req.query_value(name)
+    if raw is None:
+        return default
+    digits = raw[1:] if raw.startswith("-") else raw
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 12) or not lo <= int(raw) <= hi:
+        raise RelayError(400, f"{name} must be an integer between {lo} and {hi}", param=name, code="invalid_value")
+    return int(raw)
 
 
 def authenticate(gw: Gateway, req: Req, call: Call, *, gemini: bool = False) -> None:
@@ -60,13 +78,12 @@ async def openai_models(gw: Gateway, req: Req, call: Call) -> None:
 async def gemini_models(gw: Gateway, req: Req, call: Call) -> None:
     authenticate(gw, req, call, gemini=True)
     usable = [m for m in gw.cache.usable_models(call.key) if m.kind == "gemini"]
-    try:
-        size = int(req.query_value("pageSize") or 50)
-        start = int(req.query_value("pageToken") or 0)
-    except ValueError:
-        raise RelayError(400, "pageSize and pageToken must be integers") from None
-    if not 1 <= size <= 1000 or start < 0:
-        raise RelayError(400, "pageSize must be between 1 and 1000")
+    # as Gemini's API: pageSize 0 (or none) means 50, more than 1000 means 1000
+    size = min(query_int(req, "pageSize", 0, 0, 2**31 - 1), 1000) or 50
+    token = req.query_value("pageToken")
+    if token and not (token.isascii() and token.isdigit() and len(token) <= 9):
+        raise RelayError(400, "Invalid pageToken: pass the nextPageToken of an earlier page", param="pageToken")
+    start = int(token or 0)
     page = usable[start:start + size]
     body: dict[str, Any] = {"models": [_gemini_model(m) for m in page]}
     if start + size < len(usable):
@@ -137,6 +154,7 @@ async def responses(gw: Gateway, req: Req, call: Call) -> None:
     body = req.json()
     model = admit(gw, req, call, body.get("model"))
     try:
+        _check_nested_tools(body)
         upstream_body = seedforms.responses_body(body)
     except seedforms.FormError as exc:
         raise _form_error(exc) from None
@@ -169,6 +187,20 @@ async def responses(gw: Gateway, req: Req, call: Call) -> None:
     await relay_body(req, call, answer)
 
 
+def _check_nested_tools(body: dict[str, Any]) -> None:
+    """The seed's nested tool is `{name, type: function, function: {name, ...}}`. Flattening keeps the
+    inner name and sets the type, so a different top-level name (even an invalid one) or a missing type
+    would vanish silently: refuse them instead."""
+    tools = body.get("tools")
+    for i, tool in enumerate(tools if isinstance(tools, list) else []):
+        if not isinstance(tool, dict) or not isinstance(tool.get("function"), dict):
+            continue
+        if tool.get("type") != "function":
+            raise seedforms.FormError(f"tools[{i}].type must be \"function\"", param=f"tools[{i}].type")
+        if "name" in tool and tool["name"] != tool["function"].get("name"):
+            raise seedforms.FormError(f"tools[{i}].name must equal tools[{i}].function.name", param=f"tools[{i}].name")
+
+
 async def _affinity(gw: Gateway, call: Call, model: str, response_id: str) -> list:
     """A follow-up goes to the node that holds the previous response, and only there."""
     node_id = await gw.response_node(response_id, call.user.id)
@@ -192,6 +224,13 @@ async def gemini(gw: Gateway, req: Req, call: Call) -> None:
     model, method = req.params["model"], req.params["method"]
     body = req.json()
     admit(gw, req, call, model, gemini=True)
+    for alt, param in ((req.query_value("alt"), "alt"), (body.get("alt"), "alt (body)")):
+        if alt is not None and alt not in ("sse", "json"):  # as Google's API: not silently JSON
+            raise RelayError(400, f"Invalid value for {param}: {str(alt)[:50]!r}; use \"sse\" or \"json\".",
+                             param="alt", code="invalid_value")
+    seed_stream = body.get("stream")  # the seed's field: ignored, but only when it is what it claims to be
+    if seed_stream is not None and not isinstance(seed_stream, bool):
+        raise RelayError(400, "stream (body) must be true or false", param="stream", code="invalid_value")
     try:
         upstream_body, sse = seedforms.gemini_body(body, req.query_value("alt"))
     except seedforms.FormError as exc:
@@ -207,7 +246,7 @@ async def gemini(gw: Gateway, req: Req, call: Call) -> None:
     answer = await send(gw, call, gw.router.plan(model), build, stream=stream)
     if stream and answer.response.status == 200:
         meter = meters.GeminiSseMeter() if sse else meters.GeminiArrayMeter()
-        await relay_stream(gw, req, call, answer, meter, "gemini")
+        await relay_stream(gw, req, call, answer, meter, "gemini" if sse else "gemini-array")
         return
     if method == "generateContent":
         call.prompt_tokens, call.completion_tokens = meters.json_usage("gemini", _load(answer.body))
@@ -220,7 +259,8 @@ async def gemini(gw: Gateway, req: Req, call: Call) -> None:
 async def image_generations(gw: Gateway, req: Req, call: Call) -> None:
     authenticate(gw, req, call)
     body = req.json()
-    model = admit(gw, req, call, body.get("model") or "gpt-image-1")
+    model = admit(gw, req, call, or_default(body.get("model"), "gpt-image-1"))
+    _check_no_stream(body)
     upstream_body = {k: v for k, v in body.items() if k != "stream"}
     await _images(gw, req, call, model, "/images/generations",
                   lambda t: orjson.dumps({**upstream_body, "model": t.upstream_model}), JSON)
@@ -231,12 +271,14 @@ async def image_edits(gw: Gateway, req: Req, call: Call) -> None:
     ctype = req.header(b"content-type") or ""
     if ctype.startswith("multipart/form-data"):
         fields, files = await _multipart(req)
-        model = admit(gw, req, call, fields.get("model") or "gpt-image-1")
+        model = admit(gw, req, call, or_default(fields.get("model"), "gpt-image-1"))
         if not any(name in ("image", "image[]") for name, _ in files):
             raise RelayError(400, "an image file part (image or image[]) is required", param="image")
 
         def form(target) -> aiohttp.FormData:
-            data = aiohttp.FormData()
+            # raw UTF-8 names, as browsers send them: aiohttp's default `name*=` form for a non-ASCII name
+            # trips its own assertion (a 502), and it would percent-encode file names
+            data = aiohttp.FormData(quote_fields=False)
             for k, v in fields.items():
                 data.add_field(k, target.upstream_model if k == "model" else v)
             if "model" not in fields:
@@ -248,13 +290,29 @@ async def image_edits(gw: Gateway, req: Req, call: Call) -> None:
         await _images(gw, req, call, model, "/images/edits", form, {})
         return
     body = req.json()
-    model = admit(gw, req, call, body.get("model") or "gpt-image-1")
+    model = admit(gw, req, call, or_default(body.get("model"), "gpt-image-1"))
+    _check_no_stream(body)
     try:
+        if not isinstance(body.get("images", []), list):  # seedforms would splice it into a list
+            raise RelayError(400, "images must be a list of {image_url} objects", param="images",
+                             code="invalid_type")
+        if "image" in body and "images" in body:  # seedforms would merge them: one form or the other
+            raise RelayError(400, "give image (the seed's base64 form) or images, not both", param="images",
+                             code="invalid_value")
         upstream_body = seedforms.image_edit_json(body)
     except seedforms.FormError as exc:
         raise _form_error(exc) from None
     await _images(gw, req, call, model, "/images/edits",
                   lambda t: orjson.dumps({**upstream_body, "model": t.upstream_model}), JSON)
+
+
+def _check_no_stream(body: dict[str, Any]) -> None:
+    """Images are answered whole: the seed's `"stream": false` is fine, asking for a stream is not
+    (it would be dropped silently otherwise)."""
+    stream = body.get("stream")
+    if stream is not None and stream is not False:  # `is`: 0 is not false here
+        raise RelayError(400, "stream: image answers are not streamed; send false or leave it out", param="stream",
+                         code="invalid_value")
 
 
 async def _images(gw: Gateway, req: Req, call: Call, model: str, path: str, make_body, headers) -> None:
@@ -280,6 +338,11 @@ async def _multipart(req: Req) -> tuple[dict[str, str], list[tuple[str, tuple[st
     fields: dict[str, str] = {}
     files = []
     for name, value in form.multi_items():
+        # names, file names and types go into the part headers of the form sent upstream
+        heads = (name, value.filename or "", value.content_type or "") if isinstance(value, UploadFile) else (name,)
+        if any(HEADER_UNSAFE.search(h) for h in heads):
+            raise RelayError(400, "malformed multipart body: a part's name, filename or content type has a "
+                                  "control character", code="invalid_value")
         if isinstance(value, UploadFile):
             files.append((name, (value.filename or name, value.content_type or "application/octet-stream",
                                  await value.read())))

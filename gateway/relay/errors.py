@@ -32,4 +32,6 @@ def stream_event(dialect: str, message: str, *, code: str = "upstream_error", se
                            "sequence_number": sequence_number}, event="error")
     if dialect == "gemini":
         return sse.encode(wire.gemini_error(502, message), crlf=True)
+    if dialect == "gemini-array":  # the last element of streamGenerateContent's JSON array
+        return orjson.dumps(wire.gemini_error(502, message))
     return sse.encode(wire.openai_error(502, message, code=code, type="server_error"))

@@ -28,7 +28,7 @@ class Req:
     """One client request: what the handlers read, and how they answer."""
 
     __slots__ = ("scope", "receive", "send", "method", "path", "params", "dialect", "headers", "body",
-                 "_query", "started", "finished", "status", "disconnected")
+                 "_query", "started", "finished", "status", "disconnected", "request_id")
 
     def __init__(self, scope: dict[str, Any], receive: Any, send: Any, path: str, params: dict[str, str],
                  dialect: str) -> None:
@@ -41,6 +41,7 @@ class Req:
         self.started = self.finished = False
         self.status = 0
         self.disconnected = False
+        self.request_id: str | None = None  # sent as x-request-id: the usage record's request_id
 
     def header(self, name: bytes) -> str | None:
         v = self.headers.get(name)
@@ -90,6 +91,8 @@ class Req:
     async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         self.started = True
         self.status = status
+        if self.request_id:
+            headers = [*headers, (b"x-request-id", self.request_id.encode())]
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
 
     async def write(self, data: bytes) -> None:

@@ -9,6 +9,7 @@ removed because the client did not ask for it (the gateway always asks upstream)
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -41,8 +42,16 @@ def _data(event: bytes) -> bytes | None:
     return b"\n".join(out) if out else None
 
 
+class BrokenStream(Exception):
+    """The node sent something that is not an event of its dialect: the stream cannot go on."""
+
+
+NOT_JSON = "the node sent an event whose data is not JSON"
+
+
 class Meter:
-    """Base: usage found so far, output events delivered, and the incremental splitter."""
+    """Base: usage found so far, output events delivered, and the incremental splitter.
+    An event that cannot be parsed is not forwarded: it sets `broken` and ends the feed."""
 
     def __init__(self) -> None:
         self.buf = b""
@@ -52,6 +61,7 @@ class Meter:
         self.output_events = 0
         self.events = 0  # forwarded
         self.upstream_error: str | None = None
+        self.broken: str | None = None
 
     def feed(self, chunk: bytes) -> tuple[bytes, bool]:
         """Bytes to forward now, and whether they carry the first output."""
@@ -67,16 +77,36 @@ class Meter:
                 self.events += 1
             if before == 0 and self.output_events > 0:
                 first_output = True
+            if self.broken:
+                self.buf = b""
+                break
         return b"".join(out), first_output
 
     def on_event(self, event: bytes) -> bool:
         """Look at one whole event; False drops it."""
         raise NotImplementedError
 
+    def _not_json(self, data: bytes | None) -> bool:
+        """An event without data (a comment, a keep-alive) passes; one with broken data breaks the stream."""
+        if not data:
+            return True
+        self.broken = NOT_JSON
+        return False
+
     def finish(self) -> bytes:
-        """End of the upstream stream: whatever is left (an unterminated event) goes out as is."""
+        """End of the upstream stream: whatever is left (an unterminated event) goes out as is
+        if the stream is complete; the relay drops it otherwise."""
         rest, self.buf = self.buf, b""
         return rest
+
+    @property
+    def complete(self) -> bool:
+        """Did the upstream send its whole answer (its final event, or an error event of its own)?"""
+        return self.has_usage or self.upstream_error is not None
+
+    def error_tail(self, event: bytes) -> bytes:
+        """The bytes that end a cut stream, given the dialect's error event."""
+        return event
 
 
 def _load(data: bytes | None) -> Any:
@@ -94,6 +124,10 @@ class ChatMeter(Meter):
         self.want_usage = want_usage
         self.done = False
 
+    @property
+    def complete(self) -> bool:
+        return self.done or self.upstream_error is not None
+
     def on_event(self, event: bytes) -> bool:
         data = _data(event)
         if data == b"[DONE]":
@@ -101,7 +135,7 @@ class ChatMeter(Meter):
             return True
         obj = _load(data)
         if not isinstance(obj, dict):
-            return True
+            return self._not_json(data)
         if "error" in obj:
             self.upstream_error = str((obj.get("error") or {}).get("message", "upstream error"))
         usage = obj.get("usage")
@@ -130,9 +164,10 @@ class ResponsesMeter(Meter):
         self.response_id: str | None = None
 
     def on_event(self, event: bytes) -> bool:
-        obj = _load(_data(event))
+        data = _data(event)
+        obj = _load(data)
         if not isinstance(obj, dict):
-            return True
+            return self._not_json(data)
         kind = obj.get("type", "")
         if kind.encode() in self.OUTPUT:
             self.output_events += 1
@@ -170,9 +205,10 @@ def _gemini_output(obj: dict[str, Any]) -> bool:
 
 class GeminiSseMeter(Meter):
     def on_event(self, event: bytes) -> bool:
-        obj = _load(_data(event))
+        data = _data(event)
+        obj = _load(data)
         if not isinstance(obj, dict):
-            return True
+            return self._not_json(data)
         if "error" in obj:
             self.upstream_error = str((obj.get("error") or {}).get("message", "upstream error"))
         if _gemini_output(obj):
@@ -184,31 +220,93 @@ class GeminiSseMeter(Meter):
         return True
 
 
+_JSON_SYNTAX = re.compile(rb'["{}\[\]]')  # the bytes that change nesting or string state
+
+
 class GeminiArrayMeter(Meter):
-    """`streamGenerateContent` without alt=sse: a JSON array, relayed byte for byte; the
-    elements are read from a copy once the array is complete."""
+    """`streamGenerateContent` without alt=sse: one JSON array, written element by element
+    (`[{..}`, `,\\r\\n{..}`, ..., `]`). Bytes go out unchanged but only up to the end of the last
+    whole element, so a cut stream can still be closed as a valid array with an error element."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.copy: list[bytes] = []
+        self.depth = 0
+        self.in_string = False
+        self.scanned = 0  # bytes of buf already scanned
+        self.element_at = -1  # where the current element starts in buf
+        self.opened = self.closed = False  # `[` forwarded, `]` seen
+        self.elements = 0  # whole elements forwarded
 
     def feed(self, chunk: bytes) -> tuple[bytes, bool]:
-        self.copy.append(chunk)
-        first = self.output_events == 0 and (b'"text"' in chunk or b'"functionCall"' in chunk)
-        if first:
-            self.output_events = 1
-        return chunk, first
+        buf = self.buf = self.buf + chunk
+        cut = 0  # forward buf[:cut]
+        before = self.output_events
+        for m in _JSON_SYNTAX.finditer(buf, self.scanned):
+            i, c = m.start(), buf[m.start()]
+            if self.in_string:
+                if c == 0x22 and not self._escaped_at(buf, i):
+                    self.in_string = False
+                continue
+            if c == 0x22:
+                self.in_string = True
+            elif c in (0x7B, 0x5B):  # { [
+                self.depth += 1
+                if self.depth == 1 and c == 0x5B:
+                    self.opened, cut = True, i + 1
+                elif self.depth == 2:
+                    self.element_at = i
+            elif c in (0x7D, 0x5D):  # } ]
+                self.depth -= 1
+                if self.depth == 1 and self.element_at >= 0:
+                    self._element(buf[self.element_at:i + 1])
+                    if self.broken:  # not forwarded; nothing after it is
+                        self.buf = b""
+                        return buf[:cut], before == 0 and self.output_events > 0
+                    self.element_at, cut = -1, i + 1
+                elif self.depth == 0:
+                    self.closed, cut = True, i + 1
+        self.scanned = len(buf)
+        out, self.buf = buf[:cut], buf[cut:]
+        self.scanned -= cut
+        if self.element_at >= 0:
+            self.element_at -= cut
+        if out:
+            self.events += 1
+        return out, before == 0 and self.output_events > 0
 
-    def finish(self) -> bytes:
-        items = _load(b"".join(self.copy))
-        if isinstance(items, list):
-            self.output_events = sum(1 for it in items if isinstance(it, dict) and _gemini_output(it))
-            for it in items:
-                found = gemini_usage(it) if isinstance(it, dict) else None
-                if found:
-                    self.prompt_tokens, self.completion_tokens = found
-                    self.has_usage = True
-        return b""
+    @staticmethod
+    def _escaped_at(buf: bytes, i: int) -> bool:
+        """Is the quote at i preceded by an odd number of backslashes? (A string never spans a
+        cut: cuts fall between elements, so the backslashes are all still in buf.)"""
+        n = 0
+        while i - n - 1 >= 0 and buf[i - n - 1] == 0x5C:
+            n += 1
+        return n % 2 == 1
+
+    def _element(self, raw: bytes) -> None:
+        obj = _load(raw)
+        if not isinstance(obj, dict):
+            self.broken = "the node sent an array element that is not a JSON object"
+            return
+        self.elements += 1
+        if "error" in obj:
+            self.upstream_error = str((obj.get("error") or {}).get("message", "upstream error"))
+        if _gemini_output(obj):
+            self.output_events += 1
+        found = gemini_usage(obj)
+        if found:
+            self.prompt_tokens, self.completion_tokens = found
+            self.has_usage = True
+
+    @property
+    def complete(self) -> bool:
+        return self.closed
+
+    def error_tail(self, event: bytes) -> bytes:
+        """`event` is the bare error object: it becomes the array's last element."""
+        head = b"" if self.opened else b"["
+        sep = b",\r\n" if self.elements else b""
+        return head + sep + event + b"]"
 
 
 def json_usage(kind: str, obj: Any) -> tuple[int, int]:

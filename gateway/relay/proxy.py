@@ -24,7 +24,7 @@ from . import errors
 from .call import Call
 from .errors import RelayError
 from .http import Req
-from .meters import Meter
+from .meters import BrokenStream, Meter
 
 if TYPE_CHECKING:
     from ..app import Gateway
@@ -99,6 +99,8 @@ async def send(gw: Gateway, call: Call, targets: list[Target], build: Callable[[
             raise
         if resp.status < 500:
             gw.router.success(target)
+        else:  # a 5xx relayed as is (501, 505...): no verdict, but a half-open probe slot is freed
+            gw.router.abandon(target)
         return Answer(target, resp, first)
     summary = "; ".join(problems) or "every node serving it is paused by its circuit breaker"
     if problems and all_429:
@@ -129,7 +131,7 @@ def _parses(body: bytes) -> bool:
 
 def passthrough_headers(resp: aiohttp.ClientResponse, *, stream: bool = False) -> list[tuple[bytes, bytes]]:
     hs = [(b"content-type", resp.headers.get("content-type", "application/json").encode("latin-1"))]
-    for name in ("retry-after", "content-disposition"):
+    for name in ("retry-after", "content-disposition", "openai-poll-after-ms"):
         v = resp.headers.get(name)
         if v:
             hs.append((name.encode(), v.encode("latin-1")))
@@ -149,29 +151,36 @@ async def relay_stream(gw: Gateway, req: Req, call: Call, answer: Answer, meter:
                 call.mark_first_token()
             if out:
                 await req.write(out)
+            if meter.broken:
+                raise BrokenStream(meter.broken)
             chunk = await resp.content.readany()
         tail = meter.finish()
+        if not meter.complete:  # an unfinished last event is dropped: the error event follows cleanly
+            raise aiohttp.ClientPayloadError("the node ended the stream before it was complete")
         if tail:
             await req.write(tail)
-        if not _complete(meter, dialect):
-            raise aiohttp.ClientPayloadError("the node ended the stream before it was complete")
         if meter.upstream_error:
             call.fail(resp.status, "upstream_error", meter.upstream_error)
-    except upstream.TRANSPORT_ERRORS as exc:
+    except (*upstream.TRANSPORT_ERRORS, BrokenStream) as exc:
         gw.router.failure(answer.target)
-        message = f"The upstream stream failed: {type(exc).__name__}: {exc}".rstrip(": ")
-        call.fail(resp.status, "cut", message)
-        await req.write(errors.stream_event(dialect, message, sequence_number=meter.events))
+        message = f"The upstream node failed in the middle of the stream ({_reason(exc)})"
+        call.fail(resp.status, "upstream_error" if isinstance(exc, BrokenStream) else "cut", message)
+        await req.write(meter.error_tail(errors.stream_event(dialect, message, sequence_number=meter.events)))
     finally:
         resp.close()
         _take_usage(call, meter)
     await req.end()
 
 
-def _complete(meter: Meter, dialect: str) -> bool:
-    if dialect == "chat":
-        return getattr(meter, "done", False) or meter.upstream_error is not None
-    return meter.has_usage or meter.upstream_error is not None
+def _reason(exc: BaseException) -> str:
+    """A short cause for the client: aiohttp's messages carry nested reprs."""
+    if isinstance(exc, BrokenStream):
+        return str(exc)
+    if isinstance(exc, TimeoutError):
+        return "no data within the read timeout"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "connection closed before the end of the answer"
+    return type(exc).__name__
 
 
 def _take_usage(call: Call, meter: Meter) -> None:
@@ -183,5 +192,7 @@ def _take_usage(call: Call, meter: Meter) -> None:
 
 async def relay_body(req: Req, call: Call, answer: Answer, body: bytes | None = None) -> None:
     call.status = answer.response.status
+    if call.status >= 400:  # the node's own refusal: its message goes into the usage record
+        call.error = answer.body[:500].decode("utf-8", "replace")
     await req.respond(answer.response.status, answer.body if body is None else body,
                       passthrough_headers(answer.response))

@@ -18,7 +18,7 @@ from specs import seedforms
 
 from ..store import videos as jobs
 from .call import Call
-from .endpoints import JSON, _load, _multipart, admit, authenticate
+from .endpoints import JSON, _load, _multipart, admit, authenticate, query_int
 from .errors import RelayError
 from .http import Req
 from .proxy import Outbound, passthrough_headers, send
@@ -36,6 +36,21 @@ def _public(obj: dict[str, Any], job_id: str, remixed_from: str | None) -> dict[
     return out
 
 
+def _poll_after(answer) -> list[tuple[bytes, bytes]]:
+    """The node's polling hint (the openai SDK's poll() honours it)."""
+    v = answer.response.headers.get("openai-poll-after-ms")
+    return [(b"openai-poll-after-ms", v.encode("latin-1"))] if v else []
+
+
+async def _relay_as_is(req: Req, answer, job: dict[str, Any] | None = None) -> None:
+    """A node's answer that is not a Video (an error): relayed, with the node's own job id
+    (meaningless to the client) replaced by the gateway's."""
+    body = answer.body
+    if job is not None and answer.response.status >= 400:
+        body = body.replace(job["upstream_id"].encode(), job["id"].encode())
+    await req.respond(answer.response.status, body, passthrough_headers(answer.response))
+
+
 async def create(gw: Gateway, req: Req, call: Call) -> None:
     authenticate(gw, req, call)
     multipart = (req.header(b"content-type") or "").startswith("multipart/form-data")
@@ -47,18 +62,20 @@ async def create(gw: Gateway, req: Req, call: Call) -> None:
     else:
         fields = req.json()
     try:
+        if not isinstance(fields.get("resolution", ""), str):  # seedforms looks it up in a table
+            raise seedforms.FormError("resolution must be one of 480p, 720p, 1080p", param="resolution")
         fields = seedforms.video_fields(fields)
     except seedforms.FormError as exc:
         raise RelayError(400, exc.message, param=exc.param, code="invalid_value") from None
     if not isinstance(fields.get("prompt"), str) or not fields["prompt"]:
         raise RelayError(400, "prompt is required", param="prompt")
-    model = admit(gw, req, call, fields.get("model") or DEFAULT_MODEL)
+    model = admit(gw, req, call, fields.get("model", DEFAULT_MODEL))  # null is not absent here: no null model
 
     def build(target) -> Outbound:
         body = {**fields, "model": target.upstream_model}
         if not multipart:
             return Outbound("POST", "/videos", orjson.dumps(body), JSON)
-        form = aiohttp.FormData()
+        form = aiohttp.FormData(quote_fields=False)  # raw UTF-8 names (see endpoints.image_edits)
         for k, v in body.items():
             form.add_field(k, str(v))
         for name, (filename, ctype, data) in files:
@@ -66,17 +83,17 @@ async def create(gw: Gateway, req: Req, call: Call) -> None:
         return Outbound("POST", "/videos", form)
 
     answer = await send(gw, call, gw.router.plan(model), build)
-    await _new_job(gw, req, call, answer, model, remixed_from=None)
+    await _new_job(gw, req, call, answer, model, source=None)
 
 
-async def _new_job(gw: Gateway, req: Req, call: Call, answer, model: str, remixed_from: str | None) -> None:
+async def _new_job(gw: Gateway, req: Req, call: Call, answer, model: str, source: dict[str, Any] | None) -> None:
     obj = _load(answer.body)
     call.status = answer.response.status
     if answer.response.status != 200 or not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
-        await req.respond(answer.response.status, answer.body, passthrough_headers(answer.response))
+        await _relay_as_is(req, answer, source)
         return
     job_id = "video_" + secrets.token_hex(16)
-    public = _public(obj, job_id, remixed_from)
+    public = _public(obj, job_id, source["id"] if source else None)
     await jobs.create_job(gw.store, id=job_id, user_id=call.user.id, key_id=call.key.id,
                           node_id=answer.target.node_id, upstream_id=obj["id"], model=model, last=public,
                           created_at=time.time())
@@ -84,7 +101,7 @@ async def _new_job(gw: Gateway, req: Req, call: Call, answer, model: str, remixe
         call.seconds = float(obj.get("seconds") or 0)
     except (TypeError, ValueError):
         call.seconds = 0.0
-    await req.respond_json(200, public)
+    await req.respond_json(200, public, _poll_after(answer))
 
 
 async def _job(gw: Gateway, req: Req, call: Call) -> dict[str, Any]:
@@ -113,25 +130,25 @@ async def retrieve(gw: Gateway, req: Req, call: Call) -> None:
     obj = _load(answer.body)
     call.status = answer.response.status
     if answer.response.status != 200 or not isinstance(obj, dict):
-        await req.respond(answer.response.status, answer.body, passthrough_headers(answer.response))
+        await _relay_as_is(req, answer, job)
         return
     public = _public(obj, job["id"], (job.get("last") or {}).get("remixed_from_video_id"))
     if public != job.get("last"):
         await jobs.update_last(gw.store, job["id"], public)
-    await req.respond_json(200, public)
+    await req.respond_json(200, public, _poll_after(answer))
 
 
 async def list_jobs(gw: Gateway, req: Req, call: Call) -> None:
     authenticate(gw, req, call)
-    try:
-        limit = int(req.query_value("limit") or 20)
-    except ValueError:
-        raise RelayError(400, "limit must be an integer", param="limit") from None
+    limit = query_int(req, "limit", 20, 1, 100)
     order = req.query_value("order") or "desc"
-    if not 1 <= limit <= 100 or order not in ("asc", "desc"):
-        raise RelayError(400, "limit must be 1..100 and order asc or desc", param="limit")
-    rows, more = await jobs.list_jobs(gw.store, call.user.id, after=req.query_value("after"), limit=limit,
-                                      order=order)
+    if order not in ("asc", "desc"):
+        raise RelayError(400, "order must be asc or desc", param="order", code="invalid_value")
+    after = req.query_value("after")
+    if after == "":  # as the upstream API: not silently the first page
+        raise RelayError(400, "after must be the id of the last job of the previous page", param="after",
+                         code="invalid_value")
+    rows, more = await jobs.list_jobs(gw.store, call.user.id, after=after, limit=limit, order=order)
     data = [r["last"] for r in rows if r.get("last")]
     call.status = 200
     await req.respond_json(200, {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
@@ -143,7 +160,7 @@ async def delete(gw: Gateway, req: Req, call: Call) -> None:
     answer = await send(gw, call, _owner(gw, job), lambda t: Outbound("DELETE", f"/videos/{job['upstream_id']}"))
     call.status = answer.response.status
     if answer.response.status not in (200, 404):
-        await req.respond(answer.response.status, answer.body, passthrough_headers(answer.response))
+        await _relay_as_is(req, answer, job)
         return
     await jobs.mark_deleted(gw.store, job["id"])
     call.status = 200
@@ -162,7 +179,7 @@ async def content(gw: Gateway, req: Req, call: Call) -> None:
     path = f"/videos/{job['upstream_id']}/content" + (f"?variant={variant}" if variant else "")
     answer = await send(gw, call, _owner(gw, job), lambda t: Outbound("GET", path))
     call.status = answer.response.status
-    await req.respond(answer.response.status, answer.body, passthrough_headers(answer.response))
+    await _relay_as_is(req, answer, job)
 
 
 async def remix(gw: Gateway, req: Req, call: Call) -> None:
@@ -173,4 +190,4 @@ async def remix(gw: Gateway, req: Req, call: Call) -> None:
     call.model = admit(gw, req, call, job["model"])
     answer = await send(gw, call, _owner(gw, job),
                         lambda t: Outbound("POST", f"/videos/{job['upstream_id']}/remix", orjson.dumps(body), JSON))
-    await _new_job(gw, req, call, answer, job["model"], remixed_from=job["id"])
+    await _new_job(gw, req, call, answer, job["model"], source=job)

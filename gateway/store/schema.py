@@ -22,6 +22,10 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# Ids are never reused (SQLite would hand a deleted user's id to the next one, and records that
+# outlive users would then seem to belong to the newcomer).
+NO_REUSE = {"sqlite_autoincrement": True}
+
 ROLES = ("user", "node_admin", "platform_admin")
 PROVIDERS = ("openai", "gemini", "sora")
 MODEL_KINDS = ("chat", "responses", "image", "video", "gemini")
@@ -36,6 +40,7 @@ users = Table(
     Column("quota", Float, nullable=True),  # dollars; NULL = unlimited
     Column("used", Float, nullable=False, default=0.0),  # dollars spent so far
     Column("created_at", Float, nullable=False),
+    **NO_REUSE,
 )
 
 sessions = Table(
@@ -58,6 +63,7 @@ api_keys = Table(
     Column("models", JSON, nullable=True),  # allowed model names; NULL = every subscribed model
     Column("rpm", Integer, nullable=True),  # requests per minute; NULL = unlimited
     Column("created_at", Float, nullable=False),
+    **NO_REUSE,
 )
 
 models = Table(
@@ -70,6 +76,7 @@ models = Table(
     Column("price", JSON, nullable=False),  # {input_per_1k, output_per_1k, per_image, per_second}
     Column("listed", Boolean, nullable=False, default=True),
     Column("created_at", Float, nullable=False),
+    **NO_REUSE,
 )
 
 nodes = Table(
@@ -83,6 +90,7 @@ nodes = Table(
     Column("priority", Integer, nullable=False, default=0),  # higher tier is tried first
     Column("enabled", Boolean, nullable=False, default=True),
     Column("created_at", Float, nullable=False),
+    **NO_REUSE,
 )
 
 node_models = Table(
@@ -122,6 +130,7 @@ usage_records = Table(
     Column("created_at", Float, nullable=False),
     Index("ix_usage_user_time", "user_id", "created_at"),
     Index("ix_usage_time", "created_at"),
+    **NO_REUSE,
 )
 
 video_jobs = Table(

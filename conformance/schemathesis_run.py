@@ -1,0 +1,252 @@
+"""Schemathesis 4 (its Python engine, the one behind `schemathesis run`) over one of our OpenAPI
+documents against a target, with the results folded into one `Sub` per operation.
+
+- Credentials go per security scheme (`auth.openapi`), so `ignored_auth` knows what to remove.
+- Streams: schemathesis validates each SSE event against the media type's schema, but reads only
+  `max-stream-events` of them (default 20): raised here so whole streams are checked.
+- Phases examples, coverage, fuzzing (positive and negative data), and stateful where the
+  document has links. Shrinking is off and health checks are suppressed: this is a conformance
+  run with a time budget, not a bug hunt; a deadline stops the engine cleanly (operations not
+  reached are reported as untested, never as failed).
+- A `guard` (called before every request, in every phase and in the probes of checks) and an
+  `observe` hook (after every response) let a caller keep fuzzing away from data it must not
+  touch (conformance/admin_sandbox.py). Schemathesis dispatches `before_call` to global hooks
+  only, so one global hook is registered once and routes by a marker in the document.
+- Reproductions are schemathesis' curl lines with credentials replaced by placeholders (its own
+  output sanitizing is off: it also blanks body fields such as `max_tokens`).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import schemathesis
+from schemathesis.config import SchemathesisConfig
+from schemathesis.engine import events, from_schema
+
+from .registry import Sub
+
+CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
+          "response_headers_conformance", "response_schema_conformance", "negative_data_rejection", "ignored_auth")
+PHASES = ("examples", "coverage", "fuzzing", "stateful")
+METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+MAX_STREAM_EVENTS = 100_000
+MARKER = "x-topapi-run"
+
+Guard = Callable[[Any], None]  # (schemathesis Case) -> None; may edit the case in place
+Observer = Callable[[Any, Any], None]  # (Case, schemathesis Response) -> None
+
+
+@dataclass
+class Part:
+    """One run: a document (or the operations of it that `include` keeps) against one base URL."""
+
+    document: dict[str, Any]
+    base_url: str
+    credentials: dict[str, str]  # security scheme name -> its credential (bearer token or API key)
+    include: Callable[[str, str], bool] = lambda method, path: True  # (METHOD, path)
+    max_examples: int = 10
+    budget_s: float = 120.0
+    request_timeout_s: float = 60.0
+    phases: tuple[str, ...] = PHASES
+    checks: tuple[str, ...] = CHECKS
+    workers: int = 1
+    secrets: dict[str, str] = field(default_factory=dict)  # secret text -> placeholder in reproductions
+    guard: Guard | None = None
+    observe: Observer | None = None
+
+
+@dataclass
+class Finding:
+    check: str
+    title: str
+    message: str
+    curl: str | None
+    count: int = 1
+
+
+@dataclass
+class OperationReport:
+    label: str
+    cases: int = 0
+    findings: dict[str, Finding] = field(default_factory=dict)  # first finding per check
+    errors: list[str] = field(default_factory=list)
+    reached: bool = False
+
+    def sub(self, untested_reason: str) -> Sub:
+        if self.findings or self.errors:
+            parts = [f"{f.check}: {f.title}" + (f" ({f.message})" if f.message else "")
+                     + (f" ×{f.count}" if f.count > 1 else "") + (f" · reproduce: {f.curl}" if f.curl else "")
+                     for f in self.findings.values()]
+            parts += [f"error: {e}" for e in self.errors]
+            return Sub(self.label, False, " | ".join(parts))
+        if not self.reached:
+            return Sub(self.label, True, f"untested: {untested_reason}")
+        return Sub(self.label, True, f"{self.cases} cases")
+
+
+# -- the global hooks, routed per run ---------------------------------------------------------------------------
+
+_RUNS: dict[str, Part] = {}
+_RUNS_LOCK = threading.Lock()
+_HOOKS_INSTALLED = False
+
+
+def _part_of(case: Any) -> Part | None:
+    raw = getattr(case.operation.schema, "raw_schema", None)
+    run_id = raw.get(MARKER) if isinstance(raw, dict) else None
+    return _RUNS.get(run_id) if run_id else None
+
+
+def _install_hooks() -> None:
+    global _HOOKS_INSTALLED
+    with _RUNS_LOCK:
+        if _HOOKS_INSTALLED:
+            return
+
+        @schemathesis.hook
+        def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
+            part = _part_of(case)
+            if part is not None and part.guard is not None:
+                part.guard(case)
+
+        @schemathesis.hook
+        def after_call(context: Any, case: Any, response: Any) -> None:
+            part = _part_of(case)
+            if part is not None and part.observe is not None:
+                part.observe(case, response)
+
+        _HOOKS_INSTALLED = True
+
+
+# -- configuration --------------------------------------------------------------------------------------------
+
+
+def _auth(document: dict[str, Any], credentials: dict[str, str]) -> dict[str, dict[str, str]]:
+    schemes = (document.get("components") or {}).get("securitySchemes") or {}
+    out = {}
+    for name, value in credentials.items():
+        scheme = schemes.get(name) or {}
+        if scheme.get("type") == "http" and str(scheme.get("scheme", "")).lower() == "bearer":
+            out[name] = {"bearer": value}
+        elif scheme.get("type") == "apiKey":
+            out[name] = {"api_key": value}
+        elif scheme:
+            raise ValueError(f"security scheme {name!r} of type {scheme.get('type')!r} is not supported")
+    return out
+
+
+def config_for(part: Part) -> SchemathesisConfig:
+    return SchemathesisConfig.from_dict({
+        "base-url": part.base_url,
+        "workers": part.workers,
+        "max-stream-events": MAX_STREAM_EVENTS,
+        "request-timeout": part.request_timeout_s,
+        "continue-on-failure": True,
+        "suppress-health-check": ["all"],
+        "warnings": False,
+        "output": {"sanitization": {"enabled": False}},
+        "auth": {"openapi": _auth(part.document, part.credentials)},
+        "checks": {"enabled": False, **{c: {"enabled": True} for c in part.checks}},
+        "phases": {p: {"enabled": p in part.phases} for p in PHASES},
+        "generation": {"mode": "all", "max-examples": part.max_examples, "no-shrink": True},
+    })
+
+
+def operations(document: dict[str, Any], include: Callable[[str, str], bool]) -> list[str]:
+    """Labels ("POST /v1/chat/completions") of the document's operations that `include` keeps."""
+    return [f"{m.upper()} {path}" for path, item in (document.get("paths") or {}).items()
+            for m in item if m in METHODS and include(m.upper(), path)]
+
+
+# -- running ----------------------------------------------------------------------------------------------------
+
+
+def _short(text: str, limit: int = 240) -> str:
+    text = re.sub(r"\s+", " ", text or "").strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _mask(text: str | None, secrets: dict[str, str]) -> str | None:
+    if text is None:
+        return None
+    for secret, placeholder in secrets.items():
+        if secret:
+            text = text.replace(secret, placeholder)
+    return text
+
+
+def run(part: Part) -> list[Sub]:
+    """Run the engine over the part's operations; one Sub per operation, in document order."""
+    _install_hooks()
+    run_id = uuid.uuid4().hex
+    doc = copy.deepcopy(part.document)
+    doc[MARKER] = run_id
+    labels = operations(doc, part.include)
+    reports = {label: OperationReport(label) for label in labels}
+    schema = schemathesis.openapi.from_dict(doc, config=config_for(part))
+    schema = schema.include(lambda ctx: f"{ctx.operation.method.upper()} {ctx.operation.path}" in reports)
+    with _RUNS_LOCK:
+        _RUNS[run_id] = part
+    stream = from_schema(schema).execute()
+    timer = threading.Timer(part.budget_s, stream.stop)
+    timer.daemon = True
+    started = time.monotonic()
+    stopped_by: str | None = None
+    timer.start()
+    try:
+        for event in stream:
+            if isinstance(event, events.ScenarioFinished | events.FuzzScenarioFinished):
+                _fold(event.recorder, reports, part.secrets)
+            elif isinstance(event, events.NonFatalError):
+                report = reports.get(event.label)
+                message = _short(f"{event.info.title}: {event.info.message}")
+                if report is not None:
+                    report.errors.append(message)
+                else:
+                    for report in reports.values():
+                        report.errors.append(f"run-wide: {message}")
+            elif isinstance(event, events.FatalError):
+                raise RuntimeError(f"schemathesis could not run: {event.exception}")
+            elif isinstance(event, events.EngineFinished):
+                if event.stop_reason != "completed":
+                    stopped_by = str(event.stop_reason)
+    finally:
+        timer.cancel()
+        with _RUNS_LOCK:
+            _RUNS.pop(run_id, None)
+    if time.monotonic() - started >= part.budget_s:
+        stopped_by = f"the time budget of {part.budget_s:.0f}s was spent"
+    reason = stopped_by or "schemathesis generated no case for it"
+    return [reports[label].sub(reason) for label in labels]
+
+
+def _fold(recorder: Any, reports: dict[str, OperationReport], secrets: dict[str, str]) -> None:
+    """Count a scenario's cases per operation and keep the first failure of each check."""
+    for case_id, node in recorder.cases.items():
+        label = node.value.operation.label
+        report = reports.get(label)
+        if report is None:
+            continue
+        report.reached = True
+        report.cases += 1
+        for check in recorder.checks.get(case_id, []):
+            info = check.failure_info
+            if info is None:
+                continue
+            failure = info.failure
+            target = reports.get(getattr(failure, "operation", None) or label, report)
+            known = target.findings.get(check.name)
+            if known is not None:
+                known.count += 1
+                continue
+            target.findings[check.name] = Finding(check.name, _short(failure.title, 120),
+                                                  _short(_mask(failure.message, secrets) or ""),
+                                                  _mask(info.code_sample, secrets))
