@@ -12,6 +12,9 @@ documents against a target, with the results folded into one `Sub` per operation
   `observe` hook (after every response) let a caller keep fuzzing away from data it must not
   touch (conformance/admin_sandbox.py). Schemathesis dispatches `before_call` to global hooks
   only, so one global hook is registered once and routes by a marker in the document.
+- One engine at a time per process (`_ENGINE_LOCK`): two running at once in threads fail with
+  "AST constructor recursion depth mismatch" (CPython 3.11's AST validator is not thread-safe),
+  and both are CPU-bound on one GIL anyway, so running them together saves almost nothing.
 - Reproductions are schemathesis' curl lines with credentials replaced by placeholders (its own
   output sanitizing is off: it also blanks body fields such as `max_tokens`).
 """
@@ -44,6 +47,15 @@ Guard = Callable[[Any], None]  # (schemathesis Case) -> None; may edit the case 
 Observer = Callable[[Any, Any], None]  # (Case, schemathesis Response) -> None
 
 
+@dataclass(frozen=True)
+class Plan:
+    """How one operation is exercised, when it differs from the part's defaults."""
+
+    phases: tuple[str, ...] = PHASES
+    coverage_mode: str = "all"  # "negative": boundary cases that must be refused, no positive ones
+    max_examples: int | None = None
+
+
 @dataclass
 class Part:
     """One run: a document (or the operations of it that `include` keeps) against one base URL."""
@@ -61,6 +73,7 @@ class Part:
     secrets: dict[str, str] = field(default_factory=dict)  # secret text -> placeholder in reproductions
     guard: Guard | None = None
     observe: Observer | None = None
+    plans: dict[str, Plan] = field(default_factory=dict)  # label -> plan
 
 
 @dataclass
@@ -96,6 +109,7 @@ class OperationReport:
 
 _RUNS: dict[str, Part] = {}
 _RUNS_LOCK = threading.Lock()
+_ENGINE_LOCK = threading.Lock()
 _HOOKS_INSTALLED = False
 
 
@@ -143,7 +157,21 @@ def _auth(document: dict[str, Any], credentials: dict[str, str]) -> dict[str, di
     return out
 
 
-def config_for(part: Part) -> SchemathesisConfig:
+def _operation_config(document: dict[str, Any], label: str, plan: Plan) -> dict[str, Any]:
+    method, path = label.split(" ", 1)
+    op_id = document["paths"][path][method.lower()].get("operationId")
+    # by operationId: `include-path` also matches paths that merely end like it
+    entry: dict[str, Any] = {"include-operation-id": op_id} if op_id else {"include-name": label}
+    entry["phases"] = {p: {"enabled": p in plan.phases} for p in PHASES}
+    if "coverage" in plan.phases:
+        entry["phases"]["coverage"]["generation"] = {"mode": plan.coverage_mode}
+    if plan.max_examples is not None:
+        entry["generation"] = {"max-examples": plan.max_examples}
+    return entry
+
+
+def config_for(part: Part, document: dict[str, Any] | None = None) -> SchemathesisConfig:
+    document = part.document if document is None else document
     return SchemathesisConfig.from_dict({
         "base-url": part.base_url,
         "workers": part.workers,
@@ -157,6 +185,8 @@ def config_for(part: Part) -> SchemathesisConfig:
         "checks": {"enabled": False, **{c: {"enabled": True} for c in part.checks}},
         "phases": {p: {"enabled": p in part.phases} for p in PHASES},
         "generation": {"mode": "all", "max-examples": part.max_examples, "no-shrink": True},
+        "operations": [_operation_config(document, label, plan) for label, plan in part.plans.items()
+                       if label in operations(document, part.include)],
     })
 
 
@@ -164,6 +194,34 @@ def operations(document: dict[str, Any], include: Callable[[str, str], bool]) ->
     """Labels ("POST /v1/chat/completions") of the document's operations that `include` keeps."""
     return [f"{m.upper()} {path}" for path, item in (document.get("paths") or {}).items()
             for m in item if m in METHODS and include(m.upper(), path)]
+
+
+def subset(document: dict[str, Any], include: Callable[[str, str], bool]) -> dict[str, Any]:
+    """A copy of the document with only the operations `include` keeps, and no link to the others.
+    (Filtering inside schemathesis instead trips over per-operation configs and dangling links.)"""
+    doc = copy.deepcopy(document)
+    kept_ids = set()
+    for path in list(doc.get("paths") or {}):
+        item = doc["paths"][path]
+        for m in [m for m in item if m in METHODS]:
+            if include(m.upper(), path):
+                kept_ids.add(item[m].get("operationId"))
+            else:
+                del item[m]
+        if not any(m in METHODS for m in item):
+            del doc["paths"][path]
+    named = (doc.get("components") or {}).get("links") or {}
+    for item in doc.get("paths", {}).values():
+        for m in [m for m in item if m in METHODS]:
+            for response in (item[m].get("responses") or {}).values():
+                links = response.get("links") if isinstance(response, dict) else None
+                for name in list(links or {}):
+                    link = links[name]
+                    if "$ref" in link:
+                        link = named.get(link["$ref"].rsplit("/", 1)[-1], {})
+                    if link.get("operationId") not in kept_ids:
+                        del links[name]
+    return doc
 
 
 # -- running ----------------------------------------------------------------------------------------------------
@@ -185,14 +243,18 @@ def _mask(text: str | None, secrets: dict[str, str]) -> str | None:
 
 def run(part: Part) -> list[Sub]:
     """Run the engine over the part's operations; one Sub per operation, in document order."""
+    with _ENGINE_LOCK:
+        return _run(part)
+
+
+def _run(part: Part) -> list[Sub]:
     _install_hooks()
     run_id = uuid.uuid4().hex
-    doc = copy.deepcopy(part.document)
+    doc = subset(part.document, part.include)
     doc[MARKER] = run_id
     labels = operations(doc, part.include)
     reports = {label: OperationReport(label) for label in labels}
-    schema = schemathesis.openapi.from_dict(doc, config=config_for(part))
-    schema = schema.include(lambda ctx: f"{ctx.operation.method.upper()} {ctx.operation.path}" in reports)
+    schema = schemathesis.openapi.from_dict(doc, config=config_for(part, doc))
     with _RUNS_LOCK:
         _RUNS[run_id] = part
     stream = from_schema(schema).execute()

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import options
+from . import options, slo
 from .console import serving_nodes
 from .scenarios import SCENARIOS, Scenario, get
 
@@ -48,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     try:
         scenario = get(args.scenario)
+        slo.parse(args.slo)  # before starting anything: a typo in a gate should cost nothing
     except ValueError as exc:
         return _fail(str(exc))
     demo = None

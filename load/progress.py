@@ -11,6 +11,17 @@ import gevent
 from .samples import percentile
 
 WINDOW_S = 5.0  # latency percentiles over the last few seconds: what is happening now
+# Measured (load/capacity.py, docs/LOAD.md): past about half a core, a Locust process's own
+# timing error starts to grow well before Locust's 90% CPU warning.
+BUSY_CPU_PCT = 50.0
+
+
+def generator_cpu(runner: Any) -> float:
+    """CPU % of the busiest process that runs users (this one, or the busiest worker)."""
+    workers = getattr(runner, "clients", None)
+    if workers is not None:
+        return max((w.cpu_usage for w in workers.values()), default=0.0)
+    return runner.current_cpu_usage
 
 
 def line(run: Any, now: float) -> str:
@@ -25,6 +36,8 @@ def line(run: Any, now: float) -> str:
         vals = sorted(v for s in recent if (v := getattr(s, metric)) is not None)
         if vals:
             parts.append(f"{metric} p50 {percentile(vals, 50):.1f} p95 {percentile(vals, 95):.1f}ms")
+    cpu = generator_cpu(run.environment.runner)
+    parts.append(f"cpu {cpu:.0f}%" + (" BUSY: timings run late, add --processes" if cpu > BUSY_CPU_PCT else ""))
     if run.watch is not None:
         shares = run.watch.shares()
         if shares:

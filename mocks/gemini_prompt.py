@@ -226,6 +226,8 @@ def tool_choice(body: dict[str, Any], offered: list[Tool]) -> tuple[str, list[To
                             f"google.ai.generativelanguage.v1beta.FunctionCallingConfig.Mode), {mode!r}; "
                             f"expected one of {', '.join(MODES)}")
     allowed = _list(get(config, "allowedFunctionNames") or [], "toolConfig.functionCallingConfig.allowedFunctionNames")
+    if not all(isinstance(a, str) for a in allowed):
+        raise ApiError(400, "toolConfig.functionCallingConfig.allowedFunctionNames must be a list of strings")
     if allowed:
         names = {t.name for t in offered}
         unknown = [a for a in allowed if a not in names]

@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute, Route
 
 from specs import errors as wire_errors
 from specs import sse
+from specs.documents import schema_names
 from specs.validate import validator
 
 from .settings import Fault, Settings, SettingsError
@@ -131,7 +132,10 @@ class Ctx:
         interval = s.itl_ms * s.tokens_per_chunk / 1000
         deadline = self.t0 + s.ttft_ms / 1000
         k = sent = 0
+        transport = self.transport
         for frame in frames:
+            if transport is not None and transport.is_closing():
+                return  # the client went away: stop pacing a stream nobody reads
             if fault is not None and sent >= fault.after_chunks:
                 if fault.kind == "cut":
                     self.reset_connection()
@@ -198,6 +202,13 @@ class MockServer:
         return {"node": self.node_name, "requests_total": self.counter, "in_flight": self.in_flight,
                 "by_endpoint": dict(self.by_endpoint), "by_model": dict(self.by_model),
                 "by_status": dict(self.by_status)}
+
+    def warm_up(self) -> None:
+        """Load the spec and build its request validators now: the first request would pay ~0.2 s,
+        enough to burst out that stream's paced tokens (their deadlines would have passed)."""
+        for name in schema_names(self.spec):
+            if name.endswith("Request"):
+                validator(self.spec, name)
 
     def count_model(self, ctx: Ctx, model: str) -> None:
         if ctx.model is None:
@@ -306,6 +317,11 @@ class MockServer:
         transport = getattr(getattr(send, "__self__", None), "transport", None)
         ctx = Ctx(self, n, settings, fault, loop.time(), transport)
         scope["mock"] = ctx
+        if transport is not None:
+            # ASGI 2.4 lets Starlette stream in this task instead of a task group (a new task per
+            # stream, queued behind every other request, plus a disconnect listener): ~15% less
+            # work per stream. A stream notices a gone client itself (see _paced).
+            scope["asgi"] = {**scope.get("asgi", {}), "spec_version": "2.4"}
         self.in_flight += 1
         try:
             if fault is not None and fault.kind in ("status", "hang", "reset"):

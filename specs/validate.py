@@ -1,7 +1,7 @@
 """Validate objects against the named component schemas of our documents.
 
 OpenAPI 3.1 schemas are JSON Schema 2020-12, so a document's components are
-validated with jsonschema directly; `$ref`s resolve inside the same document.
+validated with jsonschema directly; `$ref`s resolve within and across our documents.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ class SchemaError(AssertionError):
 
 
 @functools.cache
-def _registry(name: str) -> tuple[Registry, str]:
-    uri = f"urn:topapi:specs:{name}"
-    resource = Resource.from_contents(documents.load(name), default_specification=DRAFT202012)
-    return Registry().with_resource(uri, resource), uri
+def _registry() -> Registry:
+    """Every shipped document under its file URI, so relative `$ref`s across documents
+    (`openai.yaml#/components/schemas/ChatCompletion`) resolve."""
+    return Registry().with_resources(
+        (documents.path(n).as_uri(), Resource.from_contents(documents.load(n), default_specification=DRAFT202012))
+        for n in documents.names())
 
 
 @functools.cache
@@ -32,10 +34,9 @@ def validator(name: str, schema: str) -> jsonschema.Draft202012Validator:
     """A (cached) validator for `components/schemas/<schema>` of document `name`."""
     if schema not in documents.load(name).get("components", {}).get("schemas", {}):
         raise KeyError(f"document {name!r} has no schema {schema!r}")
-    registry, uri = _registry(name)
     return jsonschema.Draft202012Validator(
-        {"$ref": f"{uri}#/components/schemas/{schema}"},
-        registry=registry,
+        {"$ref": f"{documents.path(name).as_uri()}#/components/schemas/{schema}"},
+        registry=_registry(),
         format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
     )
 

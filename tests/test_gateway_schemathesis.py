@@ -44,7 +44,7 @@ from specs.validate import validator
 
 pytestmark = pytest.mark.slow
 
-MAX_EXAMPLES = 4  # fuzzed cases per operation and mode, on top of the examples and coverage phases
+MAX_EXAMPLES = 5  # fuzzed cases per operation and mode, on top of the examples and coverage phases
 SEED = 20240601
 NODES = ("openai-a", "openai-b", "gemini", "sora")
 NODE_5XX = re.compile(rf"(?:^|; )({'|'.join(NODES)}): (HTTP 5\d\d )?")
@@ -61,15 +61,22 @@ def gateway_not_a_server_error(ctx: Any, response: schemathesis.Response, case: 
     not_a_server_error(ctx, response, case)
 
 
-CHECKS = [gateway_not_a_server_error, status_code_conformance, content_type_conformance,
+def authenticated(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
+    """Every request carries a valid key or session (whatever else is wrong with it): never a 401
+    (but from login, which checks the generated username and password)."""
+    assert response.status_code != 401 or case.operation.path == "/api/auth/login", f"{case.operation.label}: 401 with valid credentials: {response.text[:300]}"
+
+
+CHECKS = [gateway_not_a_server_error, authenticated, status_code_conformance, content_type_conformance,
           response_schema_conformance, negative_data_rejection]
+STATUSES: dict[str, set[int]] = {}  # operation -> statuses seen, for test_every_operation_succeeded
 PASSWORD = "schemathesis password"
-# The coverage phase (every boundary of every field, some thousand cases for the big bodies) runs once per
-# request schema: on the seed's paths, not on their aliases (same handler), and for GenerateContentRequest
-# on streamGenerateContent (the seed's call) only, not again on generateContent or inside countTokens' body.
-NO_COVERAGE = ["createResponse", "geminiGenerateContent", "geminiCountTokens", "v1betaListModels",
-               "geminiV1ListModels", "v1betaGetModel", "geminiV1GetModel",
-               *(f"{prefix}{verb}" for prefix in ("v1beta", "geminiV1", "v1")
+# The coverage phase (every boundary of every field: hundreds of cases for a big body) runs on the seed's
+# paths, not on their aliases (same handlers), and not on Gemini's model calls: the gateway reads only the
+# seed's `alt` and `stream` there and leaves the body to the node (see _relay_checks), so a thousand boundary
+# cases of GenerateContentRequest would test the mock; examples and fuzzing still cover them.
+NO_COVERAGE = ["createResponse", "v1betaListModels", "geminiV1ListModels", "v1betaGetModel", "geminiV1GetModel",
+               *(f"{prefix}{verb}" for prefix in ("gemini", "v1beta", "geminiV1", "v1")
                  for verb in ("GenerateContent", "StreamGenerateContent", "CountTokens"))]
 # request bodies of the Gemini operations -> their schema
 REQUEST_SCHEMAS = {"GenerateContent": "gemini.GenerateContentRequest", "CountTokens": "gemini.CountTokensRequest"}
@@ -229,12 +236,9 @@ def _relay_checks(case: schemathesis.Case) -> list:
 def test_relay_conforms_to_the_document(case: schemathesis.Case, live: Live) -> None:
     _aim_relay(case, live)
     headers, query = _relay_credentials(case, live.stack.api_key)
-    _t0 = time.perf_counter()
-    try:
-        case.call_and_validate(headers=headers, params=query or None, checks=_relay_checks(case))
-    finally:
-        with open("/tmp/st_times.txt", "a") as f:
-            f.write(f"{case.operation.label}\t{time.perf_counter() - _t0:.3f}\t{case.meta.phase.name if case.meta else '-'}\n")
+    response = case.call(headers=headers, params=query or None)
+    STATUSES.setdefault(case.operation.label, set()).add(response.status_code)
+    case.validate_response(response, checks=_relay_checks(case), headers=headers)
 
 
 # ------------------------------------------------------------------ admin API
@@ -246,6 +250,10 @@ def _aim_admin(case: schemathesis.Case, live: Live) -> dict[str, str]:
     params = case.path_parameters or {}
     if path == "/api/auth/logout":  # a session of its own, so the admin's stays
         return live.headers(_login(live.stack.base_url, "st-logout", PASSWORD))
+    if path == "/api/auth/login":  # the document's example logs in for real, generated credentials do not
+        if _positive(case) and case.meta is not None and case.meta.phase.name == "examples":
+            case.body = {"username": "st-logout", "password": PASSWORD}
+        return {}
     target = {("/api/platform/users/{id}", "PATCH"): "user.victim", ("/api/platform/users/{id}", "DELETE"): "user.victim",
               ("/api/node/nodes/{id}", "PATCH"): "node.victim", ("/api/node/nodes/{id}", "DELETE"): "node.victim",
               ("/api/node/nodes/{id}/test", "POST"): "node.probe",
@@ -260,12 +268,31 @@ def _aim_admin(case: schemathesis.Case, live: Live) -> dict[str, str]:
 @HYPOTHESIS
 def test_admin_api_conforms_to_the_document(case: schemathesis.Case, live: Live) -> None:
     headers = _aim_admin(case, live)
-    _t0 = time.perf_counter()
-    try:
-        case.call_and_validate(headers=headers, checks=CHECKS)
-    finally:
-        with open("/tmp/st_times.txt", "a") as f:
-            f.write(f"{case.operation.label}\t{time.perf_counter() - _t0:.3f}\t{case.meta.phase.name if case.meta else '-'}\n")
+    response = case.call(headers=headers)
+    STATUSES.setdefault(case.operation.label, set()).add(response.status_code)
+    case.validate_response(response, checks=CHECKS, headers=headers)
+
+
+# a demo model of another kind than the route serves: refused by the gateway, in the route's dialect
+WRONG_KIND = [
+    ("/v1/chat/completions", {}, {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]}),
+    ("/responses/v1/responses", {}, {"model": "sora-2", "input": "hi"}),
+    ("/v1/images/generations", {}, {"model": "gpt-4.1-mini", "prompt": "a cat"}),
+    ("/v1/videos", {}, {"model": "gemini-2.5-flash", "prompt": "a cat"}),
+    ("/gemini/v1beta/models/{model}:generateContent", {"model": "gpt-4.1-mini"},
+     {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}),
+]
+
+
+@pytest.mark.parametrize(("path", "path_parameters", "body"), WRONG_KIND, ids=[p for p, _, _ in WRONG_KIND])
+def test_a_model_of_another_kind_is_refused_in_the_routes_dialect(
+        gateway_schema: schemathesis.BaseSchema, live: Live, path: str, path_parameters: dict[str, str],
+        body: dict[str, Any]) -> None:
+    case = gateway_schema[path]["POST"].Case(path_parameters=path_parameters, body=body, media_type="application/json")
+    response = case.call(headers={"Authorization": live.stack.api_key})
+    assert response.status_code in (400, 404), response.text
+    case.validate_response(response, checks=[status_code_conformance, content_type_conformance,
+                                             response_schema_conformance])
 
 
 def test_the_demo_survived(live: Live) -> None:
@@ -277,10 +304,15 @@ def test_the_demo_survived(live: Live) -> None:
     assert {"admin", "nodeadmin", "test101"} <= {u["username"] for u in users["data"]}
 
 
-@pytest.mark.xfail(strict=False, reason="mocks/gemini_prompt.py tool_choice: a non-string in "
-                   "toolConfig.functionCallingConfig.allowedFunctionNames crashes the Gemini mock (500)")
 def test_no_node_failed(live: Live) -> None:
     """The runs above never made a node answer 5xx (runs after them: a mock's crash is reported here)."""
     failed = {name: {s: n for s, n in live.stack.mock(name).by_status.items() if s.startswith("5")}
               for name in NODES}
     assert not any(failed.values()), failed
+
+
+def test_every_operation_succeeded(gateway_schema: schemathesis.BaseSchema) -> None:
+    """Not a vacuous run: every operation answered 2xx at least once (runs after the two above)."""
+    labels = {result.ok().label for result in gateway_schema.get_all_operations()}
+    never = sorted(label for label in labels if not any(200 <= s < 300 for s in STATUSES.get(label, ())))
+    assert not never, {label: sorted(STATUSES.get(label, ())) for label in never}

@@ -310,6 +310,18 @@ def test_in_flight(http: httpx.Client, server) -> None:
     assert http.get("/_mock/stats").json()["in_flight"] == 0
 
 
+def test_a_stream_stops_when_its_client_goes_away(http: httpx.Client, server) -> None:
+    slow = cfg(itl_ms=50)  # ~50 tokens: 2.5 s if read to the end
+    with httpx.Client(base_url=server.url, headers=KEY) as own, \
+            own.stream("POST", CHAT, json={**BODY, "stream": True}, headers=slow) as r:
+        next(r.iter_raw())
+        assert http.get("/_mock/stats").json()["in_flight"] == 1
+    deadline = time.monotonic() + 1
+    while http.get("/_mock/stats").json()["in_flight"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert http.get("/_mock/stats").json()["in_flight"] == 0
+
+
 # -- timing sanity (loose) -----------------------------------------------------------------------------------------------
 def test_latency_profile_roughly_holds(http: httpx.Client) -> None:
     timing = cfg(ttft_ms=100, itl_ms=10)

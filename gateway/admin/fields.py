@@ -118,7 +118,11 @@ upstream_key = text(512, min_len=0)
 
 def base_url(value: Any, field: str) -> str:
     value = text(512)(value, field)
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0..65535
+    except ValueError as exc:
+        raise invalid(field, f"is not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise invalid(field, "must be an http:// or https:// URL with a host")
     if parts.query or parts.fragment:

@@ -15,6 +15,7 @@ from .common import (
     ApiError,
     Context,
     User,
+    bearer_token,
     invalid,
     json_response,
     no_content,
@@ -62,7 +63,9 @@ async def patch_user(request: Request, ctx: Context, me: User) -> Response:
             raise invalid("status", "you cannot disable your own account")
         if changes.get("role", me["role"]) != me["role"]:
             raise invalid("role", "you cannot change your own role")
-    user = await accounts.update_user(ctx.store, user_id, changes)
+    # an admin changing their own password keeps the session doing it, as PATCH /api/user/me does
+    keep = bearer_token(request) if user_id == me["id"] else None
+    user = await accounts.update_user(ctx.store, user_id, changes, keep_session=keep)
     if user is None:
         raise not_found("user")
     await ctx.changed()

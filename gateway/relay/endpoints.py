@@ -29,13 +29,29 @@ def _form_error(exc: seedforms.FormError) -> RelayError:
     return RelayError(400, exc.message, param=exc.param, code="invalid_value")
 
 
+# The catalog kinds each endpoint serves. A model of another kind is served by nodes of another API: the
+# request would reach, say, a Gemini node's /chat/completions and the client get that node's error, in the
+# wrong dialect.
+ENDPOINT_KINDS = {"chat.completions": ("chat", "responses"), "responses": ("chat", "responses"),
+                  "images.generations": ("image",), "images.edits": ("image",),
+                  "videos.create": ("video",), "videos.remix": ("video",)}
+
+
 def admit(gw: Gateway, req: Req, call: Call, model: Any, *, gemini: bool = False) -> str:
-    """Key, then model policy. Sets the call's key, user and model."""
+    """Key, then model policy, then the model's kind against the endpoint. Sets the call's key, user and model."""
     if not isinstance(model, str) or not model:
         raise RelayError(400, "model is required and must be a string", param="model", code="missing_model")
     call.model = model
     policy.authorize(gw.cache, gw.limiter, call.key, call.user, model)
-    call.model_info = gw.cache.models[model]
+    call.model_info = info = gw.cache.models[model]
+    kinds = ("gemini",) if gemini else ENDPOINT_KINDS.get(call.endpoint)
+    if kinds is not None and info.kind not in kinds:
+        if gemini:  # as Gemini's API words it
+            raise RelayError(404, f"models/{model} is not found for API version v1beta, or is not supported for "
+                                  f"{req.params.get('method', 'generateContent')}", param="model",
+                             code="model_not_supported")
+        raise RelayError(400, f"The model `{model}` is a {info.kind} model and cannot be used with {req.path}",
+                         param="model", code="model_not_supported")
     return model
 
 

@@ -1,0 +1,119 @@
+"""Layer 1: schemathesis over specs/openapi/gateway.yaml, one check per part of the document
+(relay routes with the key; `/api` with a disposable platform admin), one Sub per operation.
+
+Tuning (measured on the demo stack; the whole `topapi check` must stay under 3 minutes):
+- Every operation gets the examples phase (the seed's requests are the documents' examples)
+  and fuzzing with positive and negative data, `--max-examples` cases each.
+- Coverage (every boundary value the schema defines, hundreds of cases per operation) runs
+  with negative data only on relay POSTs: each positive case there is a model call, which
+  costs money on a real deployment and seconds per call even on the mocks.
+- Aliases (the same operation under another path: /v1beta vs /gemini/v1beta, /v1/responses
+  vs /responses/v1/responses) get the examples and one fuzzed case: they share the handler
+  of the first path, which is tested fully. Gemini's request schemas make each fuzzed case
+  cost ~0.5 s of generation alone, so four full copies would not fit.
+- Stateful links (video id -> retrieve/content) run where the document has them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import specs
+
+from .. import schemathesis_run as st
+from ..admin_sandbox import Sandbox
+from ..context import Ctx
+from ..registry import Sub, check
+
+DOCUMENT = "gateway"
+# Seconds per part. The parts run one after the other (schemathesis_run serializes engines), next
+# to the other checks; measured on the demo stack: relay ~55 s, admin ~25 s.
+BUDGET_S = {"relay": 100.0, "admin": 50.0}
+_VERSION = re.compile(r"^v\d+(beta\d*|alpha\d*)?$")
+_DOC_FIELDS = ("operationId", "summary", "description", "tags")
+
+
+def is_admin(method: str, path: str) -> bool:
+    return path.startswith("/api/")
+
+
+def is_relay(method: str, path: str) -> bool:
+    return not is_admin(method, path)
+
+
+def _document(ctx: Ctx) -> dict[str, Any]:
+    if DOCUMENT not in specs.names():
+        ctx.skip(f"specs/openapi/{DOCUMENT}.yaml is not installed")
+    return specs.load(DOCUMENT)
+
+
+def _security(doc: dict[str, Any], method: str, path: str) -> list[dict[str, Any]]:
+    op = doc["paths"][path][method.lower()]
+    return op["security"] if "security" in op else doc.get("security") or []
+
+
+def credential_schemes(doc: dict[str, Any], labels: list[str]) -> list[str]:
+    """Security schemes to give the credential to: one that every operation accepts when there is one
+    (so auth probes remove exactly it), else the first alternative of each operation."""
+    reqs = [_security(doc, *label.split(" ", 1)) for label in labels]
+    reqs = [r for r in reqs if r]  # operations without auth (login, /healthz)
+    if not reqs:
+        return []
+    common = [name for alt in reqs[0] for name in alt if all(any(name in a for a in r) for r in reqs)]
+    if common:
+        return [common[0]]
+    return list(dict.fromkeys(name for r in reqs for name in r[0]))
+
+
+def _alias_key(doc: dict[str, Any], label: str) -> tuple[str, str, str]:
+    method, path = label.split(" ", 1)
+    op = {k: v for k, v in doc["paths"][path][method.lower()].items() if k not in _DOC_FIELDS}
+    segments = path.strip("/").split("/")
+    versions = [i for i, s in enumerate(segments) if _VERSION.match(s)]
+    tail = "/".join(segments[versions[-1] + 1:] if versions else segments)
+    return method, tail, json.dumps(op, sort_keys=True, default=str)
+
+
+def plans(doc: dict[str, Any], labels: list[str], *, relay: bool) -> dict[str, st.Plan]:
+    out: dict[str, st.Plan] = {}
+    first: dict[tuple[str, str, str], str] = {}
+    for label in labels:
+        key = _alias_key(doc, label)
+        if key in first:
+            out[label] = st.Plan(phases=("examples", "fuzzing"), max_examples=1)
+        else:
+            first[key] = label
+            if relay and label.startswith("POST "):
+                out[label] = st.Plan(coverage_mode="negative")
+    return out
+
+
+def _part(ctx: Ctx, doc: dict[str, Any], include: Any, credential: str, *, relay: bool, **kw: Any) -> st.Part:
+    labels = st.operations(doc, include)
+    t = ctx.target
+    budget = float(t.extra.get("schema_budget_s") or BUDGET_S["relay" if relay else "admin"])
+    return st.Part(doc, t.root, dict.fromkeys(credential_schemes(doc, labels), credential), include=include,
+                   max_examples=t.max_examples, budget_s=budget,
+                   request_timeout_s=t.timeout_s, plans=plans(doc, labels, relay=relay), **kw)
+
+
+@check("schema.relay", "schemathesis over the relay operations of gateway.yaml (examples, coverage, fuzzing, "
+       "stateful; positive and negative data; every response and SSE event validated), one result per "
+       "operation", layer="schema", slow=True)
+def relay(ctx: Ctx) -> list[Sub]:
+    doc = _document(ctx)
+    key = ctx.target.api_key
+    return st.run(_part(ctx, doc, is_relay, key, relay=True, secrets={key: "<API_KEY>"}))
+
+
+@check("schema.admin", "schemathesis over the consoles' API (/api) of gateway.yaml as a disposable platform "
+       "admin, mutations confined to resources the run creates, one result per operation", layer="schema",
+       admin=True, slow=True)
+def admin(ctx: Ctx) -> list[Sub]:
+    doc = _document(ctx)
+    with Sandbox(ctx) as box:
+        part = _part(ctx, doc, is_admin, box.token, relay=False, guard=box.guard, observe=box.observe,
+                     secrets={box.token: "<ADMIN_TOKEN>", box.admin: "<ADMIN_TOKEN>"})
+        return st.run(part)
