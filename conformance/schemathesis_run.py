@@ -32,7 +32,7 @@ from typing import Any
 
 import schemathesis
 from schemathesis.config import SchemathesisConfig
-from schemathesis.engine import events, from_schema
+from schemathesis.engine import StopReason, events, from_schema
 
 from .registry import Sub
 
@@ -91,9 +91,10 @@ class OperationReport:
     cases: int = 0
     findings: dict[str, Finding] = field(default_factory=dict)  # first finding per check
     errors: list[str] = field(default_factory=list)
+    skipped: set[str] = field(default_factory=set)  # why phases skipped it
     reached: bool = False
 
-    def sub(self, untested_reason: str) -> Sub:
+    def sub(self, stopped: str | None) -> Sub:
         if self.findings or self.errors:
             parts = [f"{f.check}: {f.title}" + (f" ({f.message})" if f.message else "")
                      + (f" ×{f.count}" if f.count > 1 else "") + (f" · reproduce: {f.curl}" if f.curl else "")
@@ -101,8 +102,9 @@ class OperationReport:
             parts += [f"error: {e}" for e in self.errors]
             return Sub(self.label, False, " | ".join(parts))
         if not self.reached:
-            return Sub(self.label, True, f"untested: {untested_reason}")
-        return Sub(self.label, True, f"{self.cases} cases")
+            why = stopped or "; ".join(sorted(self.skipped)) or "schemathesis generated no case for it"
+            return Sub(self.label, True, f"untested: {why}")
+        return Sub(self.label, True, f"{self.cases} cases" + (f" (run cut short: {stopped})" if stopped else ""))
 
 
 # -- the global hooks, routed per run ---------------------------------------------------------------------------
@@ -157,13 +159,14 @@ def _auth(document: dict[str, Any], credentials: dict[str, str]) -> dict[str, di
     return out
 
 
-def _operation_config(document: dict[str, Any], label: str, plan: Plan) -> dict[str, Any]:
+def _operation_config(part: Part, document: dict[str, Any], label: str, plan: Plan) -> dict[str, Any]:
     method, path = label.split(" ", 1)
     op_id = document["paths"][path][method.lower()].get("operationId")
     # by operationId: `include-path` also matches paths that merely end like it
     entry: dict[str, Any] = {"include-operation-id": op_id} if op_id else {"include-name": label}
-    entry["phases"] = {p: {"enabled": p in plan.phases} for p in PHASES}
-    if "coverage" in plan.phases:
+    phases = [p for p in plan.phases if p in part.phases]
+    entry["phases"] = {p: {"enabled": p in phases} for p in PHASES}
+    if "coverage" in phases:
         entry["phases"]["coverage"]["generation"] = {"mode": plan.coverage_mode}
     if plan.max_examples is not None:
         entry["generation"] = {"max-examples": plan.max_examples}
@@ -185,7 +188,7 @@ def config_for(part: Part, document: dict[str, Any] | None = None) -> Schemathes
         "checks": {"enabled": False, **{c: {"enabled": True} for c in part.checks}},
         "phases": {p: {"enabled": p in part.phases} for p in PHASES},
         "generation": {"mode": "all", "max-examples": part.max_examples, "no-shrink": True},
-        "operations": [_operation_config(document, label, plan) for label, plan in part.plans.items()
+        "operations": [_operation_config(part, document, label, plan) for label, plan in part.plans.items()
                        if label in operations(document, part.include)],
     })
 
@@ -267,6 +270,9 @@ def _run(part: Part) -> list[Sub]:
         for event in stream:
             if isinstance(event, events.ScenarioFinished | events.FuzzScenarioFinished):
                 _fold(event.recorder, reports, part.secrets)
+                skip = getattr(event, "skip_reason", None)
+                if skip and event.recorder.label in reports:
+                    reports[event.recorder.label].skipped.add(skip)
             elif isinstance(event, events.NonFatalError):
                 report = reports.get(event.label)
                 message = _short(f"{event.info.title}: {event.info.message}")
@@ -277,17 +283,15 @@ def _run(part: Part) -> list[Sub]:
                         report.errors.append(f"run-wide: {message}")
             elif isinstance(event, events.FatalError):
                 raise RuntimeError(f"schemathesis could not run: {event.exception}")
-            elif isinstance(event, events.EngineFinished):
-                if event.stop_reason != "completed":
-                    stopped_by = str(event.stop_reason)
+            elif isinstance(event, events.EngineFinished) and event.stop_reason != StopReason.COMPLETED:
+                stopped_by = event.stop_reason.skip_explanation or str(event.stop_reason)
     finally:
         timer.cancel()
         with _RUNS_LOCK:
             _RUNS.pop(run_id, None)
     if time.monotonic() - started >= part.budget_s:
         stopped_by = f"the time budget of {part.budget_s:.0f}s was spent"
-    reason = stopped_by or "schemathesis generated no case for it"
-    return [reports[label].sub(reason) for label in labels]
+    return [reports[label].sub(stopped_by) for label in labels]
 
 
 def _fold(recorder: Any, reports: dict[str, OperationReport], secrets: dict[str, str]) -> None:

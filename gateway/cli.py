@@ -28,6 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--read-timeout", type=float, default=d.read_timeout_s,
                    help="seconds of upstream silence before trying another node")
     p.add_argument("--connect-timeout", type=float, default=d.connect_timeout_s)
+    p.add_argument("--breaker-threshold", type=int, default=d.breaker_threshold,
+                   help="consecutive failures that take a node out of rotation")
+    p.add_argument("--breaker-cooldown", type=float, default=d.breaker_cooldown_s,
+                   help="seconds before a failed node gets a probe request")
     p.add_argument("--cache-ttl", type=float, default=None,
                    help="reload keys/models/nodes every N seconds (several instances on one database)")
     p.add_argument("--mock-video-ms", type=float, default=None,
@@ -41,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def config_from(args: argparse.Namespace) -> GatewayConfig:
     return GatewayConfig(state_dir=args.state_dir, database_url=args.database_url,
                          read_timeout_s=args.read_timeout, connect_timeout_s=args.connect_timeout,
-                         cache_ttl_s=args.cache_ttl)
+                         cache_ttl_s=args.cache_ttl, breaker_threshold=args.breaker_threshold,
+                         breaker_cooldown_s=args.breaker_cooldown)
 
 
 def create_app():

@@ -31,7 +31,7 @@ class _Args:
 def add_arguments(parser: Any, *, locust: bool = True) -> None:
     # not an argument group: only Locust's parser itself takes the web UI keywords (is_secret...)
     g = _Args(parser, locust)
-    g.add_argument("--scenario", choices=list(SCENARIOS), default="chat-stream",
+    g.add_argument("--scenario", choices=list(SCENARIOS), default="chat-stream", include_in_web_ui=False,
                    help="what to run: " + "; ".join(f"{s.name}: {s.description}" for s in SCENARIOS.values()))
     g.add_argument("--api-key", default=os.environ.get("TOPAPI_API_KEY", ""), is_secret=True,
                    help="the gateway key (default: $TOPAPI_API_KEY)")

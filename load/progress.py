@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import gevent
+import psutil
 
 from .samples import percentile
 
@@ -16,15 +17,16 @@ WINDOW_S = 5.0  # latency percentiles over the last few seconds: what is happeni
 BUSY_CPU_PCT = 50.0
 
 
-def generator_cpu(runner: Any) -> float:
-    """CPU % of the busiest process that runs users (this one, or the busiest worker)."""
+def generator_cpu(runner: Any, me: psutil.Process) -> float:
+    """CPU % of the busiest process that runs users: this one (since the last call), or the
+    busiest worker (as its last heartbeat said)."""
     workers = getattr(runner, "clients", None)
     if workers is not None:
         return max((w.cpu_usage for w in workers.values()), default=0.0)
-    return runner.current_cpu_usage
+    return me.cpu_percent()
 
 
-def line(run: Any, now: float) -> str:
+def line(run: Any, now: float, me: psutil.Process) -> str:
     samples = run.recorder.samples
     elapsed = now - run.t0
     n = len(samples)
@@ -36,7 +38,7 @@ def line(run: Any, now: float) -> str:
         vals = sorted(v for s in recent if (v := getattr(s, metric)) is not None)
         if vals:
             parts.append(f"{metric} p50 {percentile(vals, 50):.1f} p95 {percentile(vals, 95):.1f}ms")
-    cpu = generator_cpu(run.environment.runner)
+    cpu = generator_cpu(run.environment.runner, me)
     parts.append(f"cpu {cpu:.0f}%" + (" BUSY: timings run late, add --processes" if cpu > BUSY_CPU_PCT else ""))
     if run.watch is not None:
         shares = run.watch.shares()
@@ -49,12 +51,10 @@ def show(run: Any, interval_s: float = 1.0) -> None:
     """Greenlet body: redraw the line in place on a terminal, one line every 5 s otherwise."""
     tty = sys.stderr.isatty()
     every = 1 if tty else max(1, round(5.0 / interval_s))
-    k = 0
+    me = psutil.Process()
+    me.cpu_percent()
     while True:
-        gevent.sleep(interval_s)
-        k += 1
-        if k % every:
-            continue
-        text = line(run, time.time())
+        gevent.sleep(interval_s * every)
+        text = line(run, time.time(), me)
         sys.stderr.write(f"\r\x1b[2K{text}" if tty else text + "\n")
         sys.stderr.flush()

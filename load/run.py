@@ -36,22 +36,31 @@ class Run:
     def __init__(self, environment: Environment) -> None:
         self.environment = environment
         self.opts = environment.parsed_options
-        self.scenario: Scenario = get(self.opts.scenario)
         self.recorder = Recorder(environment)
         self.is_worker = isinstance(environment.runner, WorkerRunner)
-        self.slos = slo.merge(slo.parse(self.scenario.default_slo), slo.parse(self.opts.slo))
-        self.mocks = mockctl.parse_mocks(self.opts.mock)
-        self.weights = nodes.parse_weights(self.opts.weights)
         self.t0 = self.t_end = 0.0
         self.watch: nodes.NodeWatch | None = None
         self.schedule: FaultSchedule | None = None
         self.fidelity_config: dict[str, float] | None = None
         self._progress: gevent.Greenlet | None = None
         self.final: dict[str, Any] | None = None
-        if not self.is_worker:  # a worker started elsewhere gets the master's options only at spawn time
-            self._check()
-            if self.mocks:
-                self._probe_mocks()
+        self.configure()
+
+    def configure(self) -> None:
+        """Read the options: at start-up, and again when a run starts (the web UI's form may
+        have changed gates, mocks, weights; the scenario and so the user classes are fixed at
+        start-up). A worker started elsewhere gets the master's options only when a run
+        starts, so it checks nothing and keeps every user class: the master picks by name."""
+        self.scenario: Scenario = get(self.opts.scenario)
+        self.slos = slo.merge(slo.parse(self.scenario.default_slo), slo.parse(self.opts.slo))
+        self.mocks = mockctl.parse_mocks(self.opts.mock)
+        self.weights = nodes.parse_weights(self.opts.weights)
+        self.fidelity_config = None
+        if self.is_worker:
+            return
+        self._check()
+        if self.mocks:
+            self._probe_mocks()
 
     def _check(self) -> None:
         sc = self.scenario
@@ -80,8 +89,7 @@ class Run:
 
     # -- events ---------------------------------------------------------------------------------
     def select_users(self) -> None:
-        # the master picks and dispatches by class name: workers keep every class
-        if self.is_worker or self.opts.user_classes:  # classes named on the command line win
+        if self.opts.user_classes:  # classes named on the command line win
             return
         chosen = []
         for name, weight in self.scenario.users.items():
@@ -94,6 +102,7 @@ class Run:
         self.recorder.clear()
         if self.is_worker:
             return
+        self.configure()
         self.t0, self.t_end = time.time(), 0.0
         if self.scenario.watch_nodes:
             self.watch = nodes.NodeWatch(self.mocks, self.opts.stats_interval)
@@ -232,7 +241,8 @@ def _init(environment: Environment, **_: Any) -> None:
         sys.stderr.write(f"topapi load: {exc}\n")
         raise SystemExit(2) from None
     environment.topapi = run  # type: ignore[attr-defined]
-    run.select_users()
+    if not run.is_worker:
+        run.select_users()
     events_ = environment.events
     events_.test_start.add_listener(lambda **_: run.test_start())
     events_.test_stop.add_listener(lambda **_: run.test_stop())

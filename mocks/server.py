@@ -381,7 +381,7 @@ class MockServer:
 # Load tests send the same bodies over and over; jsonschema takes ~0.3 ms a body, the largest
 # part of a request's work, which delays other streams' paced tokens. Validation is a pure
 # function of the body, so small bodies' results are kept.
-_CACHED_BODY_MAX = 32 * 1024
+_CACHED_BODY_MAX = 16 * 1024  # with 1024 entries: at most 16 MB of keys
 
 
 @functools.lru_cache(maxsize=1024)

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from load_support import mock_fixture, run_load
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from test_load_support import mock_fixture, run_load
 
 from mocks.serving import ServerThread
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 from gateway_stack import Stack, start_stack, stop_stack
-from test_load_support import run_load
+from load_support import run_load
 
 MIN_REQUESTS = 3000
 COOLDOWN_S = 1.0
@@ -25,7 +25,7 @@ COOLDOWN_S = 1.0
 
 @pytest.mark.timeout(120)
 def test_routing_shares_follow_the_weights_on_the_demo_stack(tmp_path) -> None:
-    run = run_load(tmp_path, "--scenario", "routing", "-u", "16", "-t", "8s", "--slo", f"requests={MIN_REQUESTS}")
+    run = run_load(tmp_path, "--scenario", "routing", "-u", "16", "-t", "10s", "--slo", f"requests={MIN_REQUESTS}")
     assert run.code == 0, run.output
     s = run.summary
     nodes = s["nodes"]
@@ -58,7 +58,7 @@ def test_failover_routes_around_a_failing_node_and_takes_it_back(stack: Stack, t
     s, f = run.summary, run.summary["failover"]
     assert f["node"] == "openai-b" and f["fault"] == {"rate": 1.0, "kind": "status", "status": 500}
     assert s["errors"] / s["requests"] < 0.01 and f["error_rate_during_fault"] < 0.01
-    assert f["requests_during_fault"] > 200
+    assert f["requests_during_fault"] > 100
     # five failures open the breaker: at this rate that is well under a polling interval or two
     assert f["route_around_s"] is not None and f["route_around_s"] <= 1.0, f
     assert f["share_while_failing"] <= 0.02, f  # only the breaker's probes, one per cool-down

@@ -94,8 +94,9 @@ def _part(ctx: Ctx, doc: dict[str, Any], include: Any, credential: str, *, relay
     labels = st.operations(doc, include)
     t = ctx.target
     budget = float(t.extra.get("schema_budget_s") or BUDGET_S["relay" if relay else "admin"])
+    phases = tuple(t.extra.get("schema_phases") or st.PHASES)  # e.g. ("examples",) for a quick smoke run
     return st.Part(doc, t.root, dict.fromkeys(credential_schemes(doc, labels), credential), include=include,
-                   max_examples=t.max_examples, budget_s=budget,
+                   max_examples=t.max_examples, budget_s=budget, phases=phases,
                    request_timeout_s=t.timeout_s, plans=plans(doc, labels, relay=relay), **kw)
 
 

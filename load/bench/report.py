@@ -186,7 +186,7 @@ def _f(v: float | None, fmt: str = ".2f", signed: bool = False) -> str:
 def table(results: dict[str, dict[str, Any]], derived: dict[str, dict[str, float]]) -> str:
     head = ("| configuration | req/s c1 | p50 c1 ms | p99 c1 ms | added p50 | added p99 | req/s c50 | p50 c50 ms "
             "| p99 c50 ms | vs relay | TTFT p50 / p99 ms | added TTFT p99 | ITL p50 ms (change) | peak RSS MB "
-            "| target CPU c50 | load core c50 |")
+            "| target CPU c50 | load core c50 | others c50 (worst) |")
     columns = head.count("|") - 1
     lines = [head, "|" + "---|" * columns]
     for name in ORDER:
@@ -216,7 +216,8 @@ def table(results: dict[str, dict[str, Any]], derived: dict[str, dict[str, float
             f"| {_f(d['share_of_relay'] * 100, '.0f') + '%' if 'share_of_relay' in d else '-'} "
             f"| {streams} | {_f(d.get('ttft_added_p99_ms'), '.2f', True) if name != 'direct' else '-'} | {itl} "
             f"| {r.get('rss_peak_mb', 0):.0f} | {_f(cpu.get('target_cpu', math.nan) * 100, '.0f')}% "
-            f"| {_f(load_busy * 100 if load_busy is not None else None, '.0f')}% |")
+            f"| {_f(load_busy * 100 if load_busy is not None else None, '.0f')}% "
+            f"| {_f(cpu.get('others_cores'))} |")
     return "\n".join(lines)
 
 

@@ -1,0 +1,167 @@
+"""pytest plugin: the checks of `topapi check` as pytest tests, for CIs that report through pytest.
+
+    pytest -p conformance.pytest_plugin --topapi-url https://gw.example.com --topapi-key sk-... \\
+        [--topapi-admin-user admin --topapi-admin-password ...] [--topapi-only sse.*,sdk] \\
+        [--topapi-max-examples 10] [--topapi-workers 4] [-k chat] [--junitxml out.xml]
+
+(installed as the `topapi_conformance` pytest11 entry point, so `-p` is only needed when the
+package is not installed). Without --topapi-url the plugin adds nothing. Each check becomes the
+test `topapi::check[<id>]`: failed and erroring checks fail with the check's message and its
+failing cases, skipped ones are skipped with the reason. The selected checks (after -k/-m) run
+in parallel as in `topapi check`, started when the first of them runs; each test waits for its own.
+
+The schema layer can also be run with schemathesis' own CLI, on the relay routes for example:
+
+    cat > schemathesis.toml <<'EOF'
+    max-stream-events = 100000
+    [auth.openapi.KeyHeader]
+    api_key = "${TOPAPI_API_KEY}"
+    EOF
+    TOPAPI_API_KEY=sk-... st --config-file schemathesis.toml run specs/openapi/gateway.yaml \\
+        --url http://127.0.0.1:8080 --exclude-path-regex '^/api/' --max-examples 10 --no-shrink \\
+        --phases examples,coverage,fuzzing,stateful --suppress-health-check all \\
+        --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection,ignored_auth
+
+(`python -c "import specs; print(specs.path('gateway'))"` prints the document's path in an
+installed package). Do not point the plain CLI at `/api` of a deployment you care about: only
+`topapi check` confines the admin fuzzing to data it creates (conformance/admin_sandbox.py).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from .context import Ctx, Target
+from .registry import LAYERS, CheckInfo, select
+from .runner import Result, run_one
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("topapi", "topapi-kit conformance checks against a gateway")
+    group.addoption("--topapi-url", help="the gateway's root URL: turns every topapi check into a test")
+    group.addoption("--topapi-key", default=os.environ.get("TOPAPI_API_KEY"),
+                    help="a relay key of the gateway (default: $TOPAPI_API_KEY)")
+    group.addoption("--topapi-admin-user", default=os.environ.get("TOPAPI_ADMIN_USER"))
+    group.addoption("--topapi-admin-password", default=os.environ.get("TOPAPI_ADMIN_PASSWORD"))
+    group.addoption("--topapi-only", help="comma-separated check ids, globs (sse.*) or layers")
+    group.addoption("--topapi-max-examples", type=int, default=10, help="schemathesis examples per operation")
+    group.addoption("--topapi-workers", type=int, default=4, help="checks run at once")
+    group.addoption("--topapi-timeout", type=float, default=60.0, help="seconds per HTTP request")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "topapi: a topapi-kit conformance check")
+    for layer in LAYERS:
+        config.addinivalue_line("markers", f"topapi_{layer}: a topapi check of the {layer} layer")
+    url = config.getoption("--topapi-url", default=None)
+    if not url:
+        return
+    # the openai SDK warns on every videos call that OpenAI will retire Sora: not the target's doing
+    config.addinivalue_line("filterwarnings", "ignore:The Sora API is scheduled:DeprecationWarning")
+    if not config.getoption("--topapi-key"):
+        raise pytest.UsageError("--topapi-url needs --topapi-key (or $TOPAPI_API_KEY)")
+    only = config.getoption("--topapi-only")
+    try:
+        checks = select([p.strip() for p in only.split(",") if p.strip()] if only else None)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--topapi-only: {exc}") from None
+    target = Target(url, config.getoption("--topapi-key"), config.getoption("--topapi-admin-user"),
+                    config.getoption("--topapi-admin-password"), timeout_s=config.getoption("--topapi-timeout"),
+                    max_examples=config.getoption("--topapi-max-examples"))
+    config.pluginmanager.register(TopapiPlugin(target, checks, config.getoption("--topapi-workers")),
+                                  "topapi-conformance-session")
+
+
+class CheckFailure(Exception):
+    def __init__(self, result: Result) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
+class CheckItem(pytest.Item):
+    def __init__(self, *, info: CheckInfo, plugin: TopapiPlugin, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.info = info
+        self.plugin = plugin
+        self.add_marker(pytest.mark.topapi)
+        self.add_marker(getattr(pytest.mark, f"topapi_{info.layer}"))
+
+    def runtest(self) -> None:
+        result = self.plugin.result(self)
+        if result.status == "skipped":
+            pytest.skip(result.message)
+        if result.status != "passed":
+            raise CheckFailure(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if not isinstance(excinfo.value, CheckFailure):
+            return super().repr_failure(excinfo)
+        r = excinfo.value.result
+        lines = [f"{r.id} {r.status}: {r.description}", r.message]
+        lines += [f"  FAIL {s.name}: {s.message}" for s in r.subs if not s.passed]
+        return "\n".join(lines)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, f"topapi check {self.info.id}"
+
+
+class TopapiSuite(pytest.Collector):
+    def __init__(self, *, plugin: TopapiPlugin, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.plugin = plugin
+
+    def collect(self) -> list[CheckItem]:
+        return [CheckItem.from_parent(self, name=f"check[{c.id}]", info=c, plugin=self.plugin)
+                for c in self.plugin.checks]
+
+
+class TopapiPlugin:
+    """Holds the target, makes the items, and runs the selected checks once, in parallel."""
+
+    def __init__(self, target: Target, checks: list[CheckInfo], workers: int) -> None:
+        self.target = target
+        self.checks = checks
+        self.workers = max(1, workers)
+        self._lock = threading.Lock()
+        self._futures: dict[str, Future[Result]] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._ctx: Ctx | None = None
+        self._problem: str | None = None
+
+    @pytest.hookimpl(tryfirst=True)  # before -k/-m deselect, so they apply to the checks too
+    def pytest_collection_modifyitems(self, session: pytest.Session, items: list[pytest.Item]) -> None:
+        suite = TopapiSuite.from_parent(session, name="topapi", nodeid="topapi", plugin=self)
+        checks = suite.collect()
+        items.extend(checks)
+        session.testscollected += len(checks)
+
+    def result(self, item: CheckItem) -> Result:
+        with self._lock:
+            if self._futures is None:
+                self._start([i.info for i in item.session.items if isinstance(i, CheckItem)])
+        if self._problem:
+            return Result(item.info.id, item.info.description, item.info.layer, "error", self._problem)
+        return self._futures[item.info.id].result()
+
+    def _start(self, infos: list[CheckInfo]) -> None:
+        from .cli import preflight
+
+        self._futures = {}
+        self._problem = preflight(self.target)
+        if self._problem:
+            return
+        self._ctx = Ctx(self.target)
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="topapi-check")
+        for info in sorted(infos, key=lambda c: not c.slow):  # slow ones first, as `topapi check` does
+            self._futures[info.id] = self._pool.submit(run_one, self._ctx, info)
+
+    def pytest_sessionfinish(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._ctx is not None:
+            self._ctx.close()
