@@ -55,6 +55,8 @@ class Sandbox:
         self._accounts: list[str] = []  # user ids of the sandbox accounts (deleted last)
         self._session_user: tuple[str, str] = ("", "")
         self._lock = threading.Lock()
+        # every session token of the run -> its placeholder in reproductions (filled as they are made)
+        self.secrets: dict[str, str] = {self.admin: "<ADMIN_TOKEN>"}
 
     # -- setup and cleanup ------------------------------------------------------------------------------------
     def _api(self, method: str, path: str, token: str, body: Any = None, status: tuple[int, ...] = (201,)) -> Any:
@@ -71,13 +73,16 @@ class Sandbox:
 
     def _login(self, name: str, password: str) -> str:
         r = self.ctx.http.post(self.ctx.target.root + "/api/auth/login", json={"username": name, "password": password})
-        return self.ctx.ok_json(r, f"admin sandbox: login as {name}")["token"]
+        token = self.ctx.ok_json(r, f"admin sandbox: login as {name}")["token"]
+        self.secrets[token] = "<SESSION_TOKEN>"
+        return token
 
     def __enter__(self) -> Sandbox:
         try:
             admin_id, name, password = self._user("platform_admin")
             self._accounts.append(admin_id)
             self.token = self._login(name, password)
+            self.secrets[self.token] = "<ADMIN_TOKEN>"
             victim_id, _, _ = self._user()
             self._accounts.append(victim_id)
             self.sandbox["users"] = victim_id

@@ -57,7 +57,8 @@ def preflight(target: Target) -> str | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    console = Console(stderr=False)
+    # CI logs are not terminals: give the table room instead of rich's 80-column default
+    console = Console(width=None if sys.stdout.isatty() else 160)
     try:
         checks = select([p.strip() for p in args.only.split(",") if p.strip()] if args.only else None)
     except ValueError as exc:

@@ -8,8 +8,9 @@ documents against a target, with the results folded into one `Sub` per operation
   document has links. Shrinking is off and health checks are suppressed: this is a conformance
   run with a time budget, not a bug hunt; a deadline stops the engine cleanly (operations not
   reached are reported as untested, never as failed).
-- A `guard` (called before every request, in every phase and in the probes of checks) and an
-  `observe` hook (after every response) let a caller keep fuzzing away from data it must not
+- A `guard` (called before every request the engine sends, in every phase; the extra probes of
+  checks such as ignored_auth bypass it, but they are copies of a request it already edited) and
+  an `observe` hook (after every response) let a caller keep fuzzing away from data it must not
   touch (conformance/admin_sandbox.py). Schemathesis dispatches `before_call` to global hooks
   only, so one global hook is registered once and routes by a marker in the document.
 - One engine at a time per process (`_ENGINE_LOCK`): two running at once in threads fail with
@@ -42,6 +43,7 @@ PHASES = ("examples", "coverage", "fuzzing", "stateful")
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 MAX_STREAM_EVENTS = 100_000
 MARKER = "x-topapi-run"
+MAX_CURL = 4000  # a reproduction with a huge generated body is cut (the case stays in the count)
 
 Guard = Callable[[Any], None]  # (schemathesis Case) -> None; may edit the case in place
 Observer = Callable[[Any, Any], None]  # (Case, schemathesis Response) -> None
@@ -74,6 +76,7 @@ class Part:
     guard: Guard | None = None
     observe: Observer | None = None
     plans: dict[str, Plan] = field(default_factory=dict)  # label -> plan
+    seed: int | None = None  # the same seed and document generate the same cases
 
 
 @dataclass
@@ -176,6 +179,7 @@ def _operation_config(part: Part, document: dict[str, Any], label: str, plan: Pl
 def config_for(part: Part, document: dict[str, Any] | None = None) -> SchemathesisConfig:
     document = part.document if document is None else document
     return SchemathesisConfig.from_dict({
+        **({"seed": part.seed} if part.seed is not None else {}),
         "base-url": part.base_url,
         "workers": part.workers,
         "max-stream-events": MAX_STREAM_EVENTS,
@@ -235,10 +239,17 @@ def _short(text: str, limit: int = 240) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _cut(curl: str | None) -> str | None:
+    """A reproduction as it is (whitespace matters in bodies), cut when huge."""
+    if curl is None or len(curl) <= MAX_CURL:
+        return curl
+    return curl[:MAX_CURL] + " …(cut)"
+
+
 def _mask(text: str | None, secrets: dict[str, str]) -> str | None:
     if text is None:
         return None
-    for secret, placeholder in secrets.items():
+    for secret, placeholder in list(secrets.items()):  # list(): the sandbox adds tokens meanwhile
         if secret:
             text = text.replace(secret, placeholder)
     return text
@@ -315,4 +326,4 @@ def _fold(recorder: Any, reports: dict[str, OperationReport], secrets: dict[str,
                 continue
             target.findings[check.name] = Finding(check.name, _short(failure.title, 120),
                                                   _short(_mask(failure.message, secrets) or ""),
-                                                  _mask(info.code_sample, secrets))
+                                                  _cut(_mask(info.code_sample, secrets)))

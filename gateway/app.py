@@ -14,6 +14,11 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from specs.errors import admin_error
 
 from . import upstream
 from .cache import Cache
@@ -29,6 +34,16 @@ from .usage import UsageWriter
 log = logging.getLogger("topapi.gateway")
 
 AFFINITY_MEMORY = 100_000  # previous_response_id -> node entries kept in memory
+
+
+async def _admin_http_error(request: Request, exc: Exception) -> Response:
+    """Unmatched /api paths answer in the admin dialect, like every other admin error."""
+    status = getattr(exc, "status_code", 500)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+    text = {404: f"no such endpoint: {request.method} {request.url.path}",
+            405: f"method {request.method} is not allowed on {request.url.path}"}.get(status, str(exc))
+    return Response(orjson.dumps(admin_error(code, text)), status, media_type="application/json",
+                    headers=getattr(exc, "headers", None))
 
 
 class Gateway:
@@ -59,7 +74,8 @@ class Gateway:
         from .admin import routes as admin_routes
 
         self.admin = Starlette(routes=admin_routes(self.store, self.cache.invalidate,
-                                                   session_ttl_s=self.config.session_ttl_s))
+                                                   session_ttl_s=self.config.session_ttl_s),
+                               exception_handlers={HTTPException: _admin_http_error})
         self.started = True
 
     async def ensure_admin(self) -> None:

@@ -50,9 +50,9 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
 # -- the pytest plugin ---------------------------------------------------------------------------------------
 def test_plugin_is_registered_by_entry_point(pytestconfig: pytest.Config) -> None:
-    (entry,) = [e for e in importlib.metadata.entry_points(group="pytest11") if e.name == "topapi_mocks"]
+    (entry,) = [e for e in importlib.metadata.entry_points(group="pytest11") if e.name == "mocks.pytest_plugin"]
     assert entry.value == "mocks.pytest_plugin"
-    assert pytestconfig.pluginmanager.get_plugin("topapi_mocks") is mocks.pytest_plugin
+    assert pytestconfig.pluginmanager.get_plugin("mocks.pytest_plugin") is mocks.pytest_plugin
 
 
 def test_fixture(mock_upstreams: dict[str, Any]) -> None:

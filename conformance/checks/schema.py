@@ -12,6 +12,9 @@ Tuning (measured on the demo stack; the whole `topapi check` must stay under 3 m
   of the first path, which is tested fully. Gemini's request schemas make each fuzzed case
   cost ~0.5 s of generation alone, so four full copies would not fit.
 - Stateful links (video id -> retrieve/content) run where the document has them.
+- Each part runs in a child process (conformance/schema_worker.py) within its time budget.
+Knobs in `Target.extra`: `schema_phases` (e.g. ["examples"] for a quick smoke run),
+`schema_budget_s` (per part), `schema_seed` (the same cases on every run).
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ from .. import schemathesis_run as st
 from ..admin_sandbox import Sandbox
 from ..context import Ctx
 from ..registry import Sub, check
+from ..schema_worker import run_isolated
 
 DOCUMENT = "gateway"
-# Seconds per part. The parts run one after the other (schemathesis_run serializes engines), next
-# to the other checks; measured on the demo stack: relay ~55 s, admin ~25 s.
+# Seconds per part. Each part runs in its own child process (conformance/schema_worker.py), both at
+# once, next to the other checks; measured on the demo stack: relay ~35-55 s, admin ~25 s.
 BUDGET_S = {"relay": 100.0, "admin": 50.0}
 _VERSION = re.compile(r"^v\d+(beta\d*|alpha\d*)?$")
 _DOC_FIELDS = ("operationId", "summary", "description", "tags")
@@ -93,28 +97,48 @@ def plans(doc: dict[str, Any], labels: list[str], *, relay: bool) -> dict[str, s
 def _part(ctx: Ctx, doc: dict[str, Any], include: Any, credential: str, *, relay: bool, **kw: Any) -> st.Part:
     labels = st.operations(doc, include)
     t = ctx.target
-    budget = float(t.extra.get("schema_budget_s") or BUDGET_S["relay" if relay else "admin"])
+    budget = _budget(ctx, "relay" if relay else "admin")
     phases = tuple(t.extra.get("schema_phases") or st.PHASES)  # e.g. ("examples",) for a quick smoke run
     return st.Part(doc, t.root, dict.fromkeys(credential_schemes(doc, labels), credential), include=include,
                    max_examples=t.max_examples, budget_s=budget, phases=phases,
-                   request_timeout_s=t.timeout_s, plans=plans(doc, labels, relay=relay), **kw)
+                   request_timeout_s=t.timeout_s, plans=plans(doc, labels, relay=relay),
+                   seed=t.extra.get("schema_seed"), **kw)
+
+
+def relay_subs(ctx: Ctx) -> list[Sub]:
+    doc = _document(ctx)
+    key = ctx.target.api_key
+    return st.run(_part(ctx, doc, is_relay, key, relay=True, secrets={key: "<API_KEY>"}))
+
+
+def admin_subs(ctx: Ctx) -> list[Sub]:
+    doc = _document(ctx)
+    if not ctx.target.has_admin:
+        ctx.skip("needs admin credentials (--admin-user/--admin-password)")
+    with Sandbox(ctx) as box:
+        part = _part(ctx, doc, is_admin, box.token, relay=False, guard=box.guard, observe=box.observe,
+                     secrets=box.secrets)
+        return st.run(part)
+
+
+PARTS = {"relay": relay_subs, "admin": admin_subs}  # run in a child process: conformance/schema_worker.py
+
+
+def _budget(ctx: Ctx, part: str) -> float:
+    return float(ctx.target.extra.get("schema_budget_s") or BUDGET_S[part])
 
 
 @check("schema.relay", "schemathesis over the relay operations of gateway.yaml (examples, coverage, fuzzing, "
        "stateful; positive and negative data; every response and SSE event validated), one result per "
        "operation", layer="schema", slow=True)
 def relay(ctx: Ctx) -> list[Sub]:
-    doc = _document(ctx)
-    key = ctx.target.api_key
-    return st.run(_part(ctx, doc, is_relay, key, relay=True, secrets={key: "<API_KEY>"}))
+    _document(ctx)
+    return run_isolated(ctx.target, "relay", _budget(ctx, "relay"))
 
 
 @check("schema.admin", "schemathesis over the consoles' API (/api) of gateway.yaml as a disposable platform "
        "admin, mutations confined to resources the run creates, one result per operation", layer="schema",
        admin=True, slow=True)
 def admin(ctx: Ctx) -> list[Sub]:
-    doc = _document(ctx)
-    with Sandbox(ctx) as box:
-        part = _part(ctx, doc, is_admin, box.token, relay=False, guard=box.guard, observe=box.observe,
-                     secrets={box.token: "<ADMIN_TOKEN>", box.admin: "<ADMIN_TOKEN>"})
-        return st.run(part)
+    _document(ctx)
+    return run_isolated(ctx.target, "admin", _budget(ctx, "admin"))

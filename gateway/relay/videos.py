@@ -141,7 +141,8 @@ async def retrieve(gw: Gateway, req: Req, call: Call) -> None:
 async def list_jobs(gw: Gateway, req: Req, call: Call) -> None:
     authenticate(gw, req, call)
     limit = query_int(req, "limit", 20, 1, 100)
-    order = req.query_value("order") or "desc"
+    order = req.query_value("order")
+    order = "desc" if order is None else order
     if order not in ("asc", "desc"):
         raise RelayError(400, "order must be asc or desc", param="order", code="invalid_value")
     after = req.query_value("after")
@@ -171,9 +172,15 @@ async def content(gw: Gateway, req: Req, call: Call) -> None:
     """GET or POST (the seed downloads with POST): the bytes once completed, else the node's error."""
     job = await _job(gw, req, call)
     variant = req.query_value("variant")
-    if variant is None and req.method == "POST" and req.body.strip():
+    if req.method == "POST" and req.body.strip():  # the seed posts no body; an official-style one may name the variant
         body = req.json()
-        variant = body.get("variant")
+        extra = set(body) - {"variant"}
+        if extra:
+            raise RelayError(400, f"unknown field(s) {', '.join(sorted(extra))}: only `variant` is accepted",
+                             param=sorted(extra)[0])
+        if "variant" in body and (variant is not None or not isinstance(body["variant"], str)):
+            raise RelayError(400, "variant must be a string, given once (query or body)", param="variant")
+        variant = body.get("variant", variant)
     if variant is not None and variant not in ("video", "thumbnail", "spritesheet"):
         raise RelayError(400, "variant must be video, thumbnail or spritesheet", param="variant")
     path = f"/videos/{job['upstream_id']}/content" + (f"?variant={variant}" if variant else "")

@@ -149,12 +149,22 @@ class Bench:
         self.results[name] = {"label": labels.get(name, name), "skipped": why}
         self.say(f"{name}: skipped, {why}")
 
-    def our_pids(self) -> list[int]:
-        return [t.pid for t in self.targets if t.name != "direct"] + [self.mock.proc.pid]
+    def window(self, target_pid: int | None) -> CpuWindow:
+        """CPU accounting for a phase measuring `target_pid` (the mock's pid: direct, load core only)."""
+        a = self.args
+        servers = [t.pid for t in self.targets if t.name != "direct"]
+        if a.target_cpu is None or a.load_cpu is None:
+            placement: dict[int | None, list[int]] = {None: [*servers, self.mock.proc.pid]}
+        else:
+            placement = {a.target_cpu: list(servers)}
+            placement.setdefault(a.load_cpu, []).append(self.mock.proc.pid)
+        direct = target_pid == self.mock.proc.pid
+        relevant = None if a.load_cpu is None else sorted({a.load_cpu} if direct else {a.target_cpu, a.load_cpu})
+        return CpuWindow(target_pid, placement, a.load_cpu, relevant)
 
     # -- phases ------------------------------------------------------------------------------------------
     def wrk(self, target: configs.Target, connections: int, seconds: float) -> tuple[wrk.WrkResult, dict]:
-        with CpuWindow(target.pid, self.our_pids()) as window:
+        with self.window(target.pid) as window:
             result = wrk.run(target.url, self.scripts[target.name], connections=connections, seconds=seconds,
                              cpu=self.args.load_cpu)
         return result, window.result()
@@ -182,7 +192,7 @@ class Bench:
         a = self.args
         deadline = time.monotonic() + a.quiet_wait
         while True:
-            with CpuWindow(self.mock.proc.pid, self.our_pids()) as window:
+            with self.window(None) as window:
                 time.sleep(2)
             others = window.result()["others_cores"]
             if others <= a.max_others or time.monotonic() > deadline:
@@ -280,7 +290,7 @@ class Bench:
             for t in self.targets:
                 self.say(f"{t.name}: {a.streams} concurrent streams for {a.stream_seconds:g} s "
                          f"(mock TTFT {a.ttft_ms:g} ms, ITL {a.itl_ms:g} ms)")
-                with CpuWindow(t.pid, self.our_pids()) as window:
+                with self.window(t.pid) as window:
                     out = subprocess.run(self.stream_cmd(t.url, t.headers), capture_output=True, text=True,
                                          timeout=a.stream_seconds + 120)
                 if out.returncode != 0:

@@ -3,8 +3,9 @@
 `RssSampler` reads each watched process's resident set (with its children) every `interval`
 seconds and keeps the peak and the time series. `CpuWindow` takes CPU counters before and
 after a phase and says how busy each core was, how much of one core the target used, and
-how much CPU went to processes that are not ours (the machine is shared: other sessions
-may be running tests, and that shows up here instead of silently in the numbers).
+how much CPU of the cores the phase uses went to processes that are not ours (the machine
+is shared: other sessions may be running tests, and that shows up here instead of silently
+in the numbers).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import resource
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 
@@ -99,18 +101,28 @@ class RssSampler:
 
 
 class CpuWindow:
-    """`with CpuWindow(target_pid, our_pids) as w: ...` then `w.result()`."""
+    """`with CpuWindow(target_pid, placement, relevant) as w: ...` then `w.result()`.
 
-    def __init__(self, target_pid: int, our_pids: list[int]) -> None:
+    `placement` maps each core to the pids of ours pinned there (None: nothing is pinned); this
+    process and its reaped children (wrk, py-spy, the stream client) count on `self_core`.
+    Other sessions' processes float to whichever core is idle, so "others" is counted per core
+    and summed over the cores the run uses (`relevant`): direct to the mock uses the load core only.
+    """
+
+    def __init__(self, target_pid: int | None, placement: dict[int | None, list[int]], self_core: int | None,
+                 relevant: list[int] | None = None) -> None:
         self.target_pid = target_pid
-        self.our_pids = our_pids
+        self.placement = placement
+        self.self_core = self_core
+        self.relevant = relevant
 
-    def _snapshot(self) -> tuple[float, list, float, float, float]:
+    def _snapshot(self) -> tuple[float, list, float, dict[int | None, float]]:
         me = resource.getrusage(resource.RUSAGE_SELF)
         kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, py-spy, the stream client once reaped
-        ours = sum(cpu_seconds(p) for p in self.our_pids)
-        return (time.monotonic(), psutil.cpu_times(percpu=True), cpu_seconds(self.target_pid), ours,
-                me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime)
+        ours = {core: sum(cpu_seconds(p) for p in pids) for core, pids in self.placement.items()}
+        ours[self.self_core] = ours.get(self.self_core, 0.0) + (me.ru_utime + me.ru_stime + kids.ru_utime
+                                                                + kids.ru_stime)
+        return time.monotonic(), psutil.cpu_times(percpu=True), cpu_seconds(self.target_pid) if self.target_pid else 0.0, ours
 
     def __enter__(self) -> CpuWindow:
         self.before = self._snapshot()
@@ -119,18 +131,24 @@ class CpuWindow:
     def __exit__(self, *exc: object) -> None:
         self.after = self._snapshot()
 
-    def result(self) -> dict[str, float]:
-        (t0, cores0, tgt0, ours0, self0), (t1, cores1, tgt1, ours1, self1) = self.before, self.after
+    def result(self) -> dict[str, Any]:
+        (t0, cores0, tgt0, ours0), (t1, cores1, tgt1, ours1) = self.before, self.after
         wall = max(t1 - t0, 1e-9)
         busy = []
         for a, b in zip(cores0, cores1, strict=True):
             idle = (b.idle - a.idle) + (getattr(b, "iowait", 0) - getattr(a, "iowait", 0))
             total = sum(b) - sum(a)
             busy.append(max(0.0, 1 - idle / total) if total > 0 else 0.0)
-        used_all = sum(busy) * wall  # core-seconds used on the machine
-        ours = (ours1 - ours0) + (self1 - self0)
+        used = {core: ours1[core] - ours0.get(core, 0.0) for core in ours1}
+        if None in used or any(c is not None and c >= len(busy) for c in used):  # not pinned: the whole machine
+            others = [max(0.0, sum(busy) * wall - sum(used.values())) / wall]
+            relevant_others = others[0]
+        else:
+            others = [max(0.0, b * wall - used.get(i, 0.0)) / wall for i, b in enumerate(busy)]
+            cores = self.relevant if self.relevant is not None else range(len(busy))
+            relevant_others = sum(others[i] for i in cores)
         return {"core_busy": [round(b, 3) for b in busy], "target_cpu": round((tgt1 - tgt0) / wall, 3),
-                "others_cores": round(max(0.0, used_all - ours) / wall, 3)}
+                "others_by_core": [round(o, 3) for o in others], "others_cores": round(relevant_others, 3)}
 
 
 def loadavg() -> float:
