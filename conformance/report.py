@@ -20,22 +20,34 @@ COLOUR = {"passed": "#2e7d32", "failed": "#c62828", "error": "#8e24aa", "skipped
 
 
 def table(results: list[Result], console: Console, *, verbose: bool = False) -> None:
-    t = Table(title="topapi check", show_lines=False, header_style="bold")
+    layers = Table(title="topapi check", header_style="bold")
+    layers.add_column("layer")
+    for status in STYLE:
+        layers.add_column(status, justify="right")
+    for layer in sorted({r.layer for r in results}):
+        counts = [sum(1 for r in results if r.layer == layer and r.status == s) for s in STYLE]
+        layers.add_row(layer, *(f"[{STYLE[s]}]{n}[/]" if n else "0" for s, n in zip(STYLE, counts, strict=True)))
+    console.print(layers)
+    shown = [r for r in results if verbose or r.status != "passed" or len(results) <= 40]
+    if shown:
+        _checks_table(shown, console)
+    c = summary(results)
+    hidden = "" if len(shown) == len(results) else " (passed checks hidden: --verbose lists them)"
+    console.print(f"[green]{c['passed']} passed[/], [red]{c['failed']} failed[/], "
+                  f"[magenta]{c['error']} errors[/], [yellow]{c['skipped']} skipped[/]{hidden}")
+
+
+def _checks_table(results: list[Result], console: Console) -> None:
+    t = Table(show_lines=False, header_style="bold")
     t.add_column("check")
     t.add_column("layer")
     t.add_column("result")
     t.add_column("time", justify="right")
     t.add_column("details", overflow="fold", max_width=90)
     for r in sorted(results, key=lambda r: (r.ok, r.layer, r.id)):
-        if r.status == "passed" and not verbose and len(results) > 40:
-            continue
         t.add_row(r.id, r.layer, f"[{STYLE[r.status]}]{r.status}[/]", f"{r.duration_s:.1f}s",
                   r.message or r.description)
     console.print(t)
-    c = summary(results)
-    hidden = "" if verbose or len(results) <= 40 else " (passed checks hidden: --verbose shows them)"
-    console.print(f"[green]{c['passed']} passed[/], [red]{c['failed']} failed[/], "
-                  f"[magenta]{c['error']} errors[/], [yellow]{c['skipped']} skipped[/]{hidden}")
 
 
 def junit(results: list[Result], path: Path, target: str) -> None:

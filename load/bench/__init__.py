@@ -3,5 +3,5 @@
 `python -m load.bench --help`; method, placement and results in docs/PERFORMANCE.md.
 Modules: configs (mock, direct, relay, gateway), peers (LiteLLM, Portkey), relay (the
 yardstick), mockproc (the mock's launcher), wrk, streams, sampling (RSS, CPU), profile
-(py-spy), report (medians, targets, table), stats.
+(py-spy), report (aggregates, targets, table), stats.
 """

@@ -1,4 +1,4 @@
-"""From raw runs to what the issue asks: medians over rounds, overhead against direct, the
+"""From raw runs to what the issue asks: medians over the quiet runs, overhead against direct, the
 targets with pass/fail, a Markdown table and the machine the numbers came from."""
 
 from __future__ import annotations
@@ -26,10 +26,24 @@ SOAK_GROWTH_MB = 4.0  # memory is flat when it grows by at most max(4 MB, 5%) af
 SOAK_GROWTH_SHARE = 0.05
 
 
-def medians(runs: list[dict[str, Any]]) -> dict[str, float]:
-    """Median of each number over the rounds (one round: that round)."""
+def aggregate(runs: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The median of each number over the quiet runs; when no run was quiet (the machine is shared),
+    the quietest run alone. Noise from other processes only ever makes a run slower, so mixing noisy
+    runs into a median would just blur the comparison. Returns (numbers, the runs they come from)."""
+    quiet = [r for r in runs if r.get("quiet", True)]
+    used = quiet or [min(runs, key=lambda r: r["cpu"]["others_cores"])]
     keys = ("rps", "p50_ms", "p90_ms", "p99_ms", "max_ms", "errors", "requests")
-    return {k: median([r[k] for r in runs]) for k in keys}
+    out: dict[str, Any] = {k: median([r[k] for r in used]) for k in keys}
+    out |= {"runs_used": len(used), "runs_total": len(runs), "quiet": bool(quiet)}
+    return out, used
+
+
+def mean_cpu(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    n = len(runs)
+    cores = len(runs[0]["cpu"]["core_busy"])
+    return {"core_busy": [round(sum(r["cpu"]["core_busy"][i] for r in runs) / n, 3) for i in range(cores)],
+            "target_cpu": round(sum(r["cpu"]["target_cpu"] for r in runs) / n, 3),
+            "others_cores": round(max(r["cpu"]["others_cores"] for r in runs), 3)}
 
 
 def derive(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -97,6 +111,17 @@ def targets(results: dict[str, dict[str, Any]], derived: dict[str, dict[str, flo
         out.append(check("gateway memory flat over 5 minutes", "run with --soak 300", None, None))
     if g.get("c50", {}).get("errors"):
         out.append(check("gateway errors at 50 connections", "0", g["c50"]["errors"], False))
+    return out
+
+
+def noisy(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Configurations whose numbers come from runs disturbed by other processes (no quiet run)."""
+    out = []
+    for name, r in results.items():
+        runs = [r[k] for k in ("c1", "c50") if k in r]
+        stream = r.get("streams") or {}
+        if any(not x.get("quiet", True) for x in runs) or (stream.get("samples") and not stream.get("quiet", True)):
+            out.append(name)
     return out
 
 
@@ -186,7 +211,7 @@ def _f(v: float | None, fmt: str = ".2f", signed: bool = False) -> str:
 def table(results: dict[str, dict[str, Any]], derived: dict[str, dict[str, float]]) -> str:
     head = ("| configuration | req/s c1 | p50 c1 ms | p99 c1 ms | added p50 | added p99 | req/s c50 | p50 c50 ms "
             "| p99 c50 ms | vs relay | TTFT p50 / p99 ms | added TTFT p99 | ITL p50 ms (change) | peak RSS MB "
-            "| target CPU c50 | load core c50 | others c50 (worst) |")
+            "| target CPU c50 | load core c50 | others c50 |")
     columns = head.count("|") - 1
     lines = [head, "|" + "---|" * columns]
     for name in ORDER:
@@ -199,7 +224,8 @@ def table(results: dict[str, dict[str, Any]], derived: dict[str, dict[str, float
             continue
         d = derived.get(name, {})
         c1, c50, s = r["c1"], r["c50"], r.get("streams") or {}
-        streams = (f"{_f(s['ttft_ms']['p50'], '.1f')} / {_f(s['ttft_ms']['p99'], '.1f')}" if s.get("samples")
+        streams = (f"{_f(s['ttft_ms']['p50'], '.1f')} / {_f(s['ttft_ms']['p99'], '.1f')}"
+                   + ("" if s.get("quiet", True) else " (noisy)") if s.get("samples")
                    else ("failed" if s else "-"))
         itl = (f"{_f(s['itl_ms']['p50'])} ({_f(d.get('itl_change_p50_ms'), '.2f', True)})" if s.get("samples")
                else "-")
@@ -208,8 +234,9 @@ def table(results: dict[str, dict[str, Any]], derived: dict[str, dict[str, float
         load_core = r.get("load_core")
         load_busy = busy[load_core] if load_core is not None and load_core < len(busy) else None
         err = f" ({int(c50['errors'])} errors)" if c50.get("errors") else ""
+        noisy = " (noisy)" if not (c1.get("quiet", True) and c50.get("quiet", True)) else ""
         lines.append(
-            f"| {label} | {c1['rps']:,.0f} | {_f(c1['p50_ms'], '.3f')} | {_f(c1['p99_ms'], '.3f')} "
+            f"| {label}{noisy} | {c1['rps']:,.0f} | {_f(c1['p50_ms'], '.3f')} | {_f(c1['p99_ms'], '.3f')} "
             f"| {_f(d.get('added_p50_ms'), '.3f', True) if name != 'direct' else '-'} "
             f"| {_f(d.get('added_p99_ms'), '.3f', True) if name != 'direct' else '-'} "
             f"| {c50['rps']:,.0f}{err} | {_f(c50['p50_ms'])} | {_f(c50['p99_ms'])} "
