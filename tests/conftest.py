@@ -11,3 +11,6 @@ SEED = SHARED / "seed" / "topapi-usage.zh.md"
 REFERENCE = SHARED / "reference"
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ helpers such as reference.py
+
+# `server`, `client`, `http`: an OpenAI mock per test module (a module's own fixtures of those names win)
+pytest_plugins = ["openai_mock_fixtures"]

@@ -15,8 +15,6 @@ from reference import openai_errors
 
 import specs
 from mocks import media
-from mocks.openai_app import OpenAIMock
-from mocks.serving import ServerThread
 from specs import seed
 
 KEY = {"authorization": "Bearer sk-test"}
@@ -24,21 +22,6 @@ PNG = media.png(64, 48, "input")
 OTHER_PNG = media.png(64, 48, "another input")
 
 
-@pytest.fixture(scope="module")
-def server():
-    with ServerThread(OpenAIMock()) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def client(server) -> OpenAI:
-    return OpenAI(base_url=server.url + "/v1", api_key="sk-test", max_retries=0)
-
-
-@pytest.fixture(scope="module")
-def http(server):
-    with httpx.Client(base_url=server.url, timeout=10, headers=KEY) as c:
-        yield c
 
 
 def check_images(obj: dict[str, Any], size: str, n: int = 1) -> list[bytes]:

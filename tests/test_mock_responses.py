@@ -49,21 +49,6 @@ CALC = {"type": "object", "properties": {"expr": {"type": "string"}}, "required"
 
 
 # -- fixtures and helpers ---------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def server():
-    with ServerThread(OpenAIMock()) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def client(server) -> OpenAI:
-    return OpenAI(base_url=server.url + "/v1", api_key="sk-test", max_retries=0)
-
-
-@pytest.fixture(scope="module")
-def http(server):
-    with httpx.Client(base_url=server.url, timeout=10, headers={"authorization": "Bearer test-key"}) as c:
-        yield c
 
 
 def check_response(obj: dict[str, Any]) -> None:
