@@ -84,7 +84,11 @@ def gateway(mock: Mock, *, cpu: int | None, log_dir: Path, state_dir: Path) -> T
                 cpu=cpu, log_dir=log_dir, env={"TOPAPI_ADMIN_USER": "admin", "TOPAPI_ADMIN_PASSWORD": admin_pw})
     url = f"http://{HOST}:{port}"
     proc.wait_http(url + "/healthz", 60)
-    key = seed_gateway(url, admin_pw, mock.url + "/v1")
+    try:
+        key = seed_gateway(url, admin_pw, mock.url + "/v1")
+    except (RuntimeError, OSError):
+        proc.stop()
+        raise
     return Target("gateway", "reference gateway (everything on)", url, {"Authorization": f"Bearer {key}"}, proc,
                   notes=["SQLite usage records, key auth, subscription + quota + rpm policy, routing with breaker"])
 

@@ -57,13 +57,21 @@ class Proc:
         return self.popen.poll() is None
 
     def tail(self, n: int = 15) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         lines = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(lines[-n:])
 
     def wait_http(self, url: str, timeout_s: float, *, ok: tuple[int, ...] = (200,)) -> None:
-        """Poll `url` until it answers one of `ok`; raise with the log's tail if the process dies or
-        the deadline passes."""
+        """Poll `url` until it answers one of `ok`; stop the process and raise with the log's tail if
+        it dies or the deadline passes."""
+        try:
+            self._wait_http(url, timeout_s, ok)
+        except RuntimeError:
+            self.stop()
+            raise
+
+    def _wait_http(self, url: str, timeout_s: float, ok: tuple[int, ...]) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not self.alive():
@@ -76,6 +84,13 @@ class Proc:
         raise RuntimeError(f"{self.name} did not answer {url} within {timeout_s:g} s:\n{self.tail()}")
 
     def wait_port(self, port: int, timeout_s: float) -> None:
+        try:
+            self._wait_port(port, timeout_s)
+        except RuntimeError:
+            self.stop()
+            raise
+
+    def _wait_port(self, port: int, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not self.alive():
