@@ -92,10 +92,13 @@ class Router:
 
     def plan(self, model: str) -> list[Target]:
         """Nodes to try, in order; empty when none serves the model or all breakers are open."""
+        targets = self.by_model.get(model, ())
+        if len(targets) == 1:  # the common single-node case: nothing to order
+            return [t for t in targets if self.breaker(t.node_id).state != "open"]
         out: list[Target] = []
         tier: list[Target] = []
         prio = None
-        for t in self.by_model.get(model, ()):
+        for t in targets:
             if prio is not None and t.priority != prio:
                 out += self._weighted_order(tier)
                 tier = []

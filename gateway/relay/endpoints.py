@@ -151,15 +151,8 @@ async def chat(gw: Gateway, req: Req, call: Call) -> None:
     if stream and answer.response.status == 200:
         await relay_stream(gw, req, call, answer, meters.ChatMeter(want_usage), "chat")
         return
-    call.prompt_tokens, call.completion_tokens = meters.json_usage("chat", _load(answer.body))
+    call.prompt_tokens, call.completion_tokens = meters.json_usage("chat", answer.json())
     await relay_body(req, call, answer)
-
-
-def _load(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
 
 
 # -- Responses API -------------------------------------------------------------------------------------------
@@ -196,7 +189,7 @@ async def responses(gw: Gateway, req: Req, call: Call) -> None:
             if meter.response_id:
                 gw.remember_response(meter.response_id, answer.target.node_id, call.user.id)
         return
-    obj = _load(answer.body)
+    obj = answer.json()
     call.prompt_tokens, call.completion_tokens = meters.json_usage("responses", obj)
     if answer.response.status == 200 and isinstance(obj, dict) and isinstance(obj.get("id"), str):
         gw.remember_response(obj["id"], answer.target.node_id, call.user.id)
@@ -265,7 +258,7 @@ async def gemini(gw: Gateway, req: Req, call: Call) -> None:
         await relay_stream(gw, req, call, answer, meter, "gemini" if sse else "gemini-array")
         return
     if method == "generateContent":
-        call.prompt_tokens, call.completion_tokens = meters.json_usage("gemini", _load(answer.body))
+        call.prompt_tokens, call.completion_tokens = meters.json_usage("gemini", answer.json())
     await relay_body(req, call, answer)
 
 
@@ -333,7 +326,7 @@ def _check_no_stream(body: dict[str, Any]) -> None:
 
 async def _images(gw: Gateway, req: Req, call: Call, model: str, path: str, make_body, headers) -> None:
     answer = await send(gw, call, gw.router.plan(model), lambda t: Outbound("POST", path, make_body(t), headers))
-    obj = _load(answer.body)
+    obj = answer.json()
     if answer.response.status == 200 and isinstance(obj, dict):
         call.images = len(obj.get("data") or [])
         call.prompt_tokens, call.completion_tokens = meters.json_usage("images", obj)

@@ -43,11 +43,24 @@ class Outbound:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+_UNPARSED = object()
+
+
 @dataclass
 class Answer:
     target: Target
     response: aiohttp.ClientResponse
     body: bytes  # the whole body (JSON mode) or the first chunk (stream mode)
+    parsed: Any = _UNPARSED  # the body's JSON, parsed once (in send() for a 200 JSON answer)
+
+    def json(self) -> Any:
+        """The body as JSON, None when it is not JSON (a node's non-JSON error page)."""
+        if self.parsed is _UNPARSED:
+            try:
+                self.parsed = orjson.loads(self.body)
+            except orjson.JSONDecodeError:
+                self.parsed = None
+        return self.parsed
 
 
 async def send(gw: Gateway, call: Call, targets: list[Target], build: Callable[[Target], Outbound], *,
@@ -79,12 +92,16 @@ async def send(gw: Gateway, call: Call, targets: list[Target], build: Callable[[
                 resp.release()
                 gw.router.failure(target)
                 continue
+            parsed = _UNPARSED
             if stream and resp.status == 200:
                 first = await _first_chunk(resp)
             else:
                 first = await resp.read()
-                if resp.status == 200 and _is_json(resp) and not _parses(first):
-                    raise aiohttp.ClientPayloadError("the node sent a broken JSON body")
+                if resp.status == 200 and _is_json(resp):
+                    try:  # parsed here once: a broken body is a node failure, and the handler reads usage
+                        parsed = orjson.loads(first)
+                    except orjson.JSONDecodeError:
+                        raise aiohttp.ClientPayloadError("the node sent a broken JSON body") from None
         except upstream.TRANSPORT_ERRORS as exc:
             all_429 = False
             problems.append(f"{target.name}: {type(exc).__name__} {exc}".strip())
@@ -101,7 +118,7 @@ async def send(gw: Gateway, call: Call, targets: list[Target], build: Callable[[
             gw.router.success(target)
         else:  # a 5xx relayed as is (501, 505...): no verdict, but a half-open probe slot is freed
             gw.router.abandon(target)
-        return Answer(target, resp, first)
+        return Answer(target, resp, first, parsed)
     summary = "; ".join(problems) or "every node serving it is paused by its circuit breaker"
     if problems and all_429:
         raise RelayError(429, f"Every upstream node is rate limited: {summary}", code="upstream_rate_limited",
@@ -119,14 +136,6 @@ async def _first_chunk(resp: aiohttp.ClientResponse) -> bytes:
 
 def _is_json(resp: aiohttp.ClientResponse) -> bool:
     return resp.headers.get("content-type", "").startswith("application/json")
-
-
-def _parses(body: bytes) -> bool:
-    try:
-        orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return False
-    return True
 
 
 def passthrough_headers(resp: aiohttp.ClientResponse, *, stream: bool = False) -> list[tuple[bytes, bytes]]:

@@ -18,7 +18,7 @@ from specs import seedforms
 
 from ..store import videos as jobs
 from .call import Call
-from .endpoints import JSON, _load, _multipart, admit, authenticate, query_int
+from .endpoints import JSON, _multipart, admit, authenticate, query_int
 from .errors import RelayError
 from .http import Req
 from .proxy import Outbound, passthrough_headers, send
@@ -87,7 +87,7 @@ async def create(gw: Gateway, req: Req, call: Call) -> None:
 
 
 async def _new_job(gw: Gateway, req: Req, call: Call, answer, model: str, source: dict[str, Any] | None) -> None:
-    obj = _load(answer.body)
+    obj = answer.json()
     call.status = answer.response.status
     if answer.response.status != 200 or not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
         await _relay_as_is(req, answer, source)
@@ -127,7 +127,7 @@ async def retrieve(gw: Gateway, req: Req, call: Call) -> None:
     job = await _job(gw, req, call)
     answer = await send(gw, call, _owner(gw, job),
                         lambda t: Outbound("GET", f"/videos/{job['upstream_id']}"))
-    obj = _load(answer.body)
+    obj = answer.json()
     call.status = answer.response.status
     if answer.response.status != 200 or not isinstance(obj, dict):
         await _relay_as_is(req, answer, job)

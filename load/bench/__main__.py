@@ -387,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
         bench.streams()
         if args.soak > 0:
             bench.soak_run()
+    except BaseException:
+        print(f"load.bench: failed; the servers' logs are in {bench.logs}", file=sys.stderr)
+        raise
     finally:
         bench.stop()
     out = bench.finish(started, time.monotonic() - t0)
