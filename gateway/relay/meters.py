@@ -195,6 +195,18 @@ def gemini_usage(obj: dict[str, Any]) -> tuple[int, int] | None:
     return int(meta.get("promptTokenCount") or 0), out
 
 
+def _note_gemini(meter: Meter, obj: dict[str, Any]) -> None:
+    """One GenerateContentResponse (an SSE event or an array element): error, output, usage."""
+    if "error" in obj:
+        meter.upstream_error = str((obj.get("error") or {}).get("message", "upstream error"))
+    if _gemini_output(obj):
+        meter.output_events += 1
+    found = gemini_usage(obj)
+    if found:
+        meter.prompt_tokens, meter.completion_tokens = found
+        meter.has_usage = True
+
+
 def _gemini_output(obj: dict[str, Any]) -> bool:
     for cand in obj.get("candidates") or ():
         for part in (cand.get("content") or {}).get("parts") or ():
@@ -209,14 +221,7 @@ class GeminiSseMeter(Meter):
         obj = _load(data)
         if not isinstance(obj, dict):
             return self._not_json(data)
-        if "error" in obj:
-            self.upstream_error = str((obj.get("error") or {}).get("message", "upstream error"))
-        if _gemini_output(obj):
-            self.output_events += 1
-        found = gemini_usage(obj)
-        if found:
-            self.prompt_tokens, self.completion_tokens = found
-            self.has_usage = True
+        _note_gemini(self, obj)
         return True
 
 
@@ -289,14 +294,7 @@ class GeminiArrayMeter(Meter):
             self.broken = "the node sent an array element that is not a JSON object"
             return
         self.elements += 1
-        if "error" in obj:
-            self.upstream_error = str((obj.get("error") or {}).get("message", "upstream error"))
-        if _gemini_output(obj):
-            self.output_events += 1
-        found = gemini_usage(obj)
-        if found:
-            self.prompt_tokens, self.completion_tokens = found
-            self.has_usage = True
+        _note_gemini(self, obj)
 
     @property
     def complete(self) -> bool:
