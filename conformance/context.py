@@ -115,6 +115,15 @@ class Ctx:
         if problems:
             raise CheckFailed(f"{what} does not match {doc}#{schema}: " + "; ".join(problems[:3]))
 
+    def sse_opened(self, cap: Capture, what: str, *, check_status: bool = True) -> None:
+        """A stream that answered 200 as text/event-stream and was read to its end without a transport error."""
+        if check_status:
+            self.expect(cap.status == 200, f"{what}: HTTP {cap.status}: {cap.raw[:300]!r}")
+        self.expect(cap.error is None, f"{what}: the stream broke: {cap.error}")
+        ctype = cap.headers.get("content-type", "")
+        self.expect(ctype.startswith("text/event-stream"),
+                    f"{what}: content-type is {ctype!r}, not text/event-stream")
+
     def json_of(self, resp: httpx.Response, what: str) -> Any:
         try:
             return orjson.loads(resp.content)

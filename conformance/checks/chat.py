@@ -21,10 +21,7 @@ def body(ctx: Ctx, text: str = "帮我计算1+5等于多少", **extra: Any) -> d
 
 def chunks_of(ctx: Ctx, cap: Capture, what: str) -> list[dict[str, Any]]:
     """The JSON chunks of a chat stream (everything but [DONE]), each validated."""
-    ctx.expect(cap.status == 200, f"{what}: HTTP {cap.status}: {cap.raw[:300]!r}")
-    ctx.expect(cap.error is None, f"{what}: the stream broke: {cap.error}")
-    ctype = cap.headers.get("content-type", "")
-    ctx.expect(ctype.startswith("text/event-stream"), f"{what}: content-type is {ctype!r}, not text/event-stream")
+    ctx.sse_opened(cap, what)
     out = []
     for i, ev in enumerate(cap.events):
         if ev.is_done:

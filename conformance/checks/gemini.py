@@ -66,10 +66,7 @@ def check_pieces(ctx: Ctx, pieces: list[Any], what: str) -> str:
 
 def check_sse(ctx: Ctx, cap: Capture, what: str) -> str:
     """A Gemini SSE stream: `data:` events only, no [DONE], each a GenerateContentResponse (see check_pieces)."""
-    ctx.expect(cap.status == 200, f"{what}: HTTP {cap.status}: {cap.raw[:300]!r}")
-    ctx.expect(cap.error is None, f"{what}: the stream broke: {cap.error}")
-    ctype = cap.headers.get("content-type", "")
-    ctx.expect(ctype.startswith("text/event-stream"), f"{what}: content-type is {ctype!r}, not text/event-stream")
+    ctx.sse_opened(cap, what)
     pieces = []
     for i, ev in enumerate(cap.events):
         ctx.expect(not ev.is_done, f"{what}: event {i} is `data: [DONE]`: Gemini streams end without it")

@@ -64,10 +64,7 @@ class _Item:
 
 def stream_events(ctx: Ctx, cap: Capture, what: str) -> list[dict[str, Any]]:
     """The JSON events of a Responses stream, each named by its `event:` line and numbered 0..n-1."""
-    ctx.expect(cap.status == 200, f"{what}: HTTP {cap.status}: {cap.raw[:300]!r}")
-    ctx.expect(cap.error is None, f"{what}: the stream broke: {cap.error}")
-    ctype = cap.headers.get("content-type", "")
-    ctx.expect(ctype.startswith("text/event-stream"), f"{what}: content-type is {ctype!r}, not text/event-stream")
+    ctx.sse_opened(cap, what)
     out = []
     for i, ev in enumerate(cap.events):
         ctx.expect(not ev.is_done, f"{what}: event {i} is `data: [DONE]`: Responses streams end without it")
