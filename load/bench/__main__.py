@@ -68,6 +68,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.targets) - set(ALL)
     if unknown:
         ap.error(f"unknown targets: {', '.join(sorted(unknown))}")
+    if args.rounds < 1:  # no run: nothing to take the median of
+        ap.error(f"--rounds must be at least 1 (got {args.rounds})")
     args.soak_targets = [t.strip() for t in args.soak_targets.split(",") if t.strip()]
     for name in ("target_cpu", "load_cpu"):
         value = getattr(args, name)
@@ -332,6 +334,9 @@ class Bench:
             s = report.soak_summary(self.sampler.points(t.pid, since), a.soak, warm)
             s |= {"rps": res.rps, "errors": res.errors, "p99_ms": res.p99_ms, "cpu": cpu}
             self.soak[t.name] = s
+            if "error" in s:
+                self.say(f"  RSS not measured: {s['error']}")
+                continue
             self.say(f"  RSS {s['rss_after_warmup_mb']} MB after warm-up -> {s['rss_end_mb']} MB at the end "
                      f"({s['growth_mb']:+} MB, {s['slope_mb_per_min']:+} MB/min): "
                      f"{'flat' if s['flat'] else 'GROWING'}")

@@ -21,7 +21,9 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import orjson
@@ -50,44 +52,48 @@ def body(model: str, words: int) -> bytes:
                          "messages": [{"role": "user", "content": f"Write {words} words about a relay."}]})
 
 
-async def one(session: aiohttp.ClientSession, url: str, payload: bytes, headers: dict[str, str]) -> Sample:
-    dec = sse.Decoder()
+def measure(t0: float, end: float, stamped: Iterable[tuple[float, Any]]) -> Sample:
+    """One stream's timings from its decoded events, each with the `clock()` time its bytes arrived;
+    `t0` when the request was sent, `end` when the stream closed."""
     first = last = None
     gap = 0.0
     events = 0
     usage_tokens: int | None = None
     late: list[float] = []
+    for now, data in stamped:
+        if not isinstance(data, dict):
+            continue
+        if data.get("usage"):
+            usage_tokens = data["usage"].get("completion_tokens")
+        sent = data.get("bench_sent")
+        if sent is not None:
+            late.append((now - sent) * 1000)
+        choices = data.get("choices") or ()
+        if any((c.get("delta") or {}).get("content") for c in choices):
+            if first is None:
+                first = now
+            elif now - last > gap:
+                gap = now - last
+            last = now
+            events += 1
+    if first is None:
+        raise RuntimeError("the stream carried no content")
+    n = usage_tokens or events
+    itl = (last - first) / (n - 1) * 1000 if n > 1 else None
+    return Sample((first - t0) * 1000, itl, gap * 1000, (end - t0) * 1000, n, usage_tokens is not None, late)
+
+
+async def one(session: aiohttp.ClientSession, url: str, payload: bytes, headers: dict[str, str]) -> Sample:
+    dec = sse.Decoder()
+    stamped: list[tuple[float, Any]] = []  # (arrival, decoded data): the timings are computed at the end
     t0 = clock()
     async with session.post(url, data=payload, headers=headers) as resp:
         if resp.status != 200:
             raise RuntimeError(f"HTTP {resp.status}: {(await resp.read())[:200]!r}")
         async for chunk in resp.content.iter_any():
             now = clock()
-            for ev in dec.feed(chunk):
-                if ev.is_done:
-                    continue
-                data = ev.json()
-                if not isinstance(data, dict):
-                    continue
-                if data.get("usage"):
-                    usage_tokens = data["usage"].get("completion_tokens")
-                sent = data.get("bench_sent")
-                if sent is not None:
-                    late.append((now - sent) * 1000)
-                choices = data.get("choices") or ()
-                if any((c.get("delta") or {}).get("content") for c in choices):
-                    if first is None:
-                        first = now
-                    elif now - last > gap:
-                        gap = now - last
-                    last = now
-                    events += 1
-    end = clock()
-    if first is None:
-        raise RuntimeError("the stream carried no content")
-    n = usage_tokens or events
-    itl = (last - first) / (n - 1) * 1000 if n > 1 else None
-    return Sample((first - t0) * 1000, itl, gap * 1000, (end - t0) * 1000, n, usage_tokens is not None, late)
+            stamped += ((now, ev.json()) for ev in dec.feed(chunk) if not ev.is_done)
+    return measure(t0, clock(), stamped)
 
 
 async def run(url: str, headers: dict[str, str], *, streams: int, seconds: float, ramp_s: float,
@@ -129,18 +135,25 @@ async def run(url: str, headers: dict[str, str], *, streams: int, seconds: float
             **({"accuracy": accuracy} if accuracy else {})}
 
 
+def header(text: str) -> tuple[str, str]:
+    """`--header 'Name: value'` as (name, value); anything else is a usage error, not a crash."""
+    name, colon, value = text.partition(":")
+    if not colon or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected 'Name: value', got {text!r}")
+    return name.strip(), value.strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m load.bench.streams", description=__doc__.split("\n\n")[0])
     ap.add_argument("--url", required=True, help="the chat completions URL")
-    ap.add_argument("--header", action="append", default=[], help="'Name: value', repeatable")
+    ap.add_argument("--header", action="append", default=[], type=header, help="'Name: value', repeatable")
     ap.add_argument("--streams", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=8.0, help="how long new streams are started")
     ap.add_argument("--ramp", type=float, default=1.0, help="seconds over which the workers start")
     ap.add_argument("--model", default="gpt-4.1-mini")
     ap.add_argument("--words", type=int, default=40, help="answer length asked of the mock")
     args = ap.parse_args(argv)
-    headers = dict(h.split(":", 1) for h in args.header)
-    headers = {k.strip(): v.strip() for k, v in headers.items()}
+    headers = dict(args.header)
     import uvloop
 
     result = uvloop.run(run(args.url, headers, streams=args.streams, seconds=args.seconds, ramp_s=args.ramp,

@@ -29,19 +29,22 @@ end
 """
 
 
-def lua_literal(text: str) -> str:
-    """A Lua long string holding `text` as is (no escapes to get wrong)."""
-    level = 1  # `[[` after an index bracket would read as `[ [`
-    while f"]{'=' * level}]" in text:
-        level += 1
-    eq = "=" * level
-    return f"[{eq}[{text}]{eq}]"
+# printable ASCII but the quote and the backslash: written as is in a Lua string literal
+_PLAIN = frozenset(range(32, 127)) - {ord('"'), ord("\\")}
+
+
+def lua_literal(text: str | bytes) -> str:
+    """A Lua string literal holding `text`'s bytes exactly: printable ASCII as is, any other byte as a
+    three-digit decimal escape. (A long string `[[...]]` would turn CR and CRLF into LF, drop a leading
+    newline and break on text ending in `]=`.)"""
+    data = text.encode() if isinstance(text, str) else text
+    return '"' + "".join(chr(b) if b in _PLAIN else f"\\{b:03d}" for b in data) + '"'
 
 
 def script(body: bytes, headers: dict[str, str]) -> str:
-    lines = ['wrk.method = "POST"', f"wrk.body = {lua_literal(body.decode())}",
+    lines = ['wrk.method = "POST"', f"wrk.body = {lua_literal(body)}",
              'wrk.headers["Content-Type"] = "application/json"']
-    lines += [f"wrk.headers[ {lua_literal(k)} ] = {lua_literal(v)}" for k, v in headers.items()]
+    lines += [f"wrk.headers[{lua_literal(k)}] = {lua_literal(v)}" for k, v in headers.items()]
     return "\n".join(lines) + "\n" + DONE
 
 
@@ -66,13 +69,17 @@ def parse(output: str, connections: int) -> WrkResult:
     line = next((ln for ln in output.splitlines() if ln.startswith(MARK)), None)
     if line is None:
         raise RuntimeError(f"wrk printed no summary:\n{output[-2000:]}")
-    d = json.loads(line[len(MARK):])
-    seconds = d["duration_us"] / 1e6
-    errors = d["connect"] + d["read"] + d["write"] + d["status"] + d["timeout"]
-    return WrkResult(connections=connections, seconds=round(seconds, 3), requests=d["requests"],
-                     rps=d["requests"] / seconds if seconds else 0.0, errors=errors,
-                     p50_ms=d["p50_us"] / 1000, p90_ms=d["p90_us"] / 1000, p99_ms=d["p99_us"] / 1000,
-                     max_ms=d["max_us"] / 1000, mean_ms=d["mean_us"] / 1000)
+    try:
+        d = json.loads(line[len(MARK):])
+        seconds = d["duration_us"] / 1e6
+        errors = d["connect"] + d["read"] + d["write"] + d["status"] + d["timeout"]
+        result = WrkResult(connections=connections, seconds=round(seconds, 3), requests=d["requests"],
+                           rps=d["requests"] / seconds if seconds else 0.0, errors=errors,
+                           p50_ms=d["p50_us"] / 1000, p90_ms=d["p90_us"] / 1000, p99_ms=d["p99_us"] / 1000,
+                           max_ms=d["max_us"] / 1000, mean_ms=d["mean_us"] / 1000)
+    except (ValueError, KeyError, TypeError) as exc:  # a cut-off line, a missing or non-numeric field
+        raise RuntimeError(f"wrk printed a malformed summary ({type(exc).__name__}: {exc}): {line[:500]}") from None
+    return result
 
 
 def available() -> bool:
