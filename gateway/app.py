@@ -65,7 +65,7 @@ class Gateway:
         self.store = await db.Store.open(self.config.db_url, schema=self.config.database_schema)
         await self.ensure_admin()
         self.usage = UsageWriter(self.store, maxsize=self.config.usage_queue_size,
-                                 batch_size=self.config.usage_batch_size)
+                                 batch_size=self.config.usage_batch_size, linger_s=self.config.usage_linger_s)
         self.cache = Cache(self.store, self.router, ttl_s=self.config.cache_ttl_s,
                            pending_spend=self.usage.pending_spend)
         await self.cache.start()

@@ -2,8 +2,11 @@
 
 `UsageWriter.record()` puts a record on a bounded queue (a full queue makes the caller
 wait, so nothing accepted is dropped); one task takes up to `batch_size` records at a
-time and commits them in one transaction (group commit). A failed commit is retried
-with the same batch. `stop()` drains the queue before the process exits.
+time and commits them in one transaction (group commit). After the first record of a
+batch it lingers `linger_s` for more, so that a trickle of requests does not pay one
+transaction each (the spend is counted in memory at once, so quotas never wait for it).
+A failed commit is retried with the same batch. `stop()` drains the queue before the
+process exits.
 Response-affinity rows (previous_response_id -> node) ride along in the same flushes.
 """
 
@@ -34,9 +37,10 @@ def cost(price: dict[str, float], *, prompt_tokens: int = 0, completion_tokens: 
 
 
 class UsageWriter:
-    def __init__(self, store: Any, *, maxsize: int = 10_000, batch_size: int = 500) -> None:
+    def __init__(self, store: Any, *, maxsize: int = 10_000, batch_size: int = 500, linger_s: float = 0.0) -> None:
         self.store = store
         self.batch_size = batch_size
+        self.linger_s = linger_s
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize)
         self.routes: list[tuple[str, int, int]] = []
         self.pending: defaultdict[int, float] = defaultdict(float)  # spend queued, not yet committed
@@ -68,9 +72,10 @@ class UsageWriter:
         while not self.queue.empty() or self.routes:
             await self._write(self._take())
 
-    def _take(self) -> list[dict[str, Any]]:
-        batch = []
-        while len(batch) < self.batch_size:
+    def _take(self, most: int | None = None) -> list[dict[str, Any]]:
+        batch: list[dict[str, Any]] = []
+        most = self.batch_size if most is None else most
+        while len(batch) < most:
             try:
                 batch.append(self.queue.get_nowait())
             except asyncio.QueueEmpty:
@@ -79,10 +84,14 @@ class UsageWriter:
 
     async def _run(self) -> None:
         while True:
-            first = await self.queue.get()
-            batch = [first, *self._take()]
-            # shielded: stop() cancels this task, but never a commit half way
-            self._inflight = asyncio.ensure_future(self._write(batch))
+            batch = [await self.queue.get()]
+            try:
+                if self.linger_s and self.queue.qsize() + 1 < self.batch_size:
+                    await asyncio.sleep(self.linger_s)
+            finally:  # also when stop() cancels the linger: the records taken are written, not dropped
+                batch += self._take(self.batch_size - 1)
+                # shielded: stop() cancels this task, but never a commit half way
+                self._inflight = asyncio.ensure_future(self._write(batch))
             await asyncio.shield(self._inflight)
             self._inflight = None
 

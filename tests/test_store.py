@@ -355,3 +355,67 @@ async def test_response_routes(store: Store) -> None:  # noqa: F811
     assert (await videos.get_route(store, "resp_1"))["node_id"] == 1
     assert (await videos.get_route(store, "resp_2"))["user_id"] == 10
     assert await videos.get_route(store, "resp_x") is None
+
+
+# --- the write-behind path: Store.write_many and UsageWriter ------------------------------------
+
+
+async def test_write_many_on_a_sqlite_file_uses_one_connection_of_its_own(tmp_path) -> None:
+    """One transaction per batch on a connection outside the pool; a unique violation is sqlalchemy's
+    IntegrityError and leaves nothing of the batch behind."""
+    st = await Store.open(f"sqlite:///{tmp_path / 'w.db'}")
+    try:
+        assert st._sqlite_writer is not None
+        alice = await accounts.create_user(st, "alice", "password1")
+        await usage.write_batch(st, [_record(i, alice["id"]) for i in range(3)])
+        writer_conn = st._sqlite_writer.conn
+        await usage.write_batch(st, [_record(3, alice["id"])])
+        assert st._sqlite_writer.conn is writer_conn is not None
+        with pytest.raises(IntegrityError):
+            await usage.write_batch(st, [_record(4, alice["id"]), _record(0, alice["id"])])
+        assert (await usage.list_usage(st))[1] == 4
+        assert (await accounts.get_user(st, alice["id"]))["used"] == pytest.approx(1.0)
+    finally:
+        await st.close()
+    assert st._sqlite_writer.conn is None
+
+
+async def test_usage_writer_lingers_for_a_fuller_batch(store: Store, monkeypatch) -> None:  # noqa: F811
+    from gateway.usage import UsageWriter
+
+    batches: list[int] = []
+    real = usage.write_batch
+
+    async def counting(st, records):
+        batches.append(len(records))
+        await real(st, records)
+
+    monkeypatch.setattr(usage, "write_batch", counting)
+    alice = await accounts.create_user(store, "alice", "password1")
+    writer = UsageWriter(store, batch_size=4, linger_s=0.05)
+    await writer.start()
+    for i in range(6):  # arrive one by one, each a loop turn apart: one transaction for a full batch
+        await writer.record(_record(i, alice["id"]))
+        await asyncio.sleep(0)
+    for _ in range(100):
+        if writer.written == 6:
+            break
+        await asyncio.sleep(0.02)
+    assert batches == [4, 2]
+    await writer.stop()
+
+
+async def test_usage_writer_stopped_while_lingering_loses_nothing(store: Store) -> None:  # noqa: F811
+    from gateway.usage import UsageWriter
+
+    alice = await accounts.create_user(store, "alice", "password1")
+    writer = UsageWriter(store, linger_s=30)  # stop() comes long before the linger ends
+    await writer.start()
+    for i in range(3):
+        await writer.record(_record(i, alice["id"]))
+    await asyncio.sleep(0.05)  # the writer holds the first record and lingers
+    assert writer.written == 0
+    await writer.stop()
+    assert writer.written == 3
+    assert (await usage.list_usage(store))[1] == 3
+    assert (await accounts.get_user(store, alice["id"]))["used"] == pytest.approx(0.75)

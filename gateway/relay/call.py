@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import secrets
 import time
 from typing import Any
@@ -10,13 +12,26 @@ from ..cache import KeyInfo, ModelInfo, UserInfo
 from ..usage import cost
 
 
+# request ids: a random per-process prefix and a counter, unique across processes and restarts
+# without an os.urandom call per request (a forked child draws its own prefix)
+def _new_id_prefix() -> None:
+    global _ID_PREFIX
+    _ID_PREFIX = "req_" + secrets.token_hex(8)
+
+
+_ID_PREFIX = ""
+_new_id_prefix()
+os.register_at_fork(after_in_child=_new_id_prefix)
+_ID_COUNTER = itertools.count(1)
+
+
 class Call:
     __slots__ = ("request_id", "endpoint", "dialect", "t0", "key", "user", "model", "model_info", "node",
                  "stream", "status", "outcome", "attempts", "prompt_tokens", "completion_tokens", "images",
                  "seconds", "ttft_ms", "error", "recorded")
 
     def __init__(self, endpoint: str, dialect: str) -> None:
-        self.request_id = "req_" + secrets.token_hex(12)
+        self.request_id = f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
         self.endpoint, self.dialect = endpoint, dialect
         self.t0 = time.perf_counter()
         self.key: KeyInfo | None = None

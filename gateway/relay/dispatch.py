@@ -19,12 +19,13 @@ import orjson
 from . import endpoints, errors, videos
 from .call import Call
 from .errors import RelayError
-from .http import JSON_HEADERS, Req, normalise_path, watch_disconnect
+from .http import JSON_HEADERS, DisconnectWatch, Req, normalise_path
 
 if TYPE_CHECKING:
     from ..app import Gateway
 
 log = logging.getLogger("topapi.gateway.relay")
+WATCH_AFTER_S = 0.05  # a client that leaves is noticed at most this late (see DisconnectWatch)
 
 Handler = Callable[["Gateway", Req, Call], Awaitable[None]]
 
@@ -132,10 +133,10 @@ async def handle(gw: Gateway, scope, receive, send) -> None:
     call = Call(route.endpoint, dialect)
     req.request_id = call.request_id
     task = asyncio.current_task()
-    watcher: asyncio.Task | None = None
+    watch: DisconnectWatch | None = None
     try:
         await req.read_body(gw.config.max_body_bytes)
-        watcher = asyncio.create_task(watch_disconnect(req, task))
+        watch = DisconnectWatch(req, task, WATCH_AFTER_S)
         await route.handler(gw, req, call)
     except RelayError as exc:
         call.fail(exc.status, exc.outcome, exc.message)
@@ -162,8 +163,8 @@ async def handle(gw: Gateway, scope, receive, send) -> None:
             with contextlib.suppress(Exception):
                 await req.end()
     finally:
-        if watcher is not None:
-            watcher.cancel()
+        if watch is not None:
+            watch.stop()
         if route.record and call.user is not None:
             if call.outcome == "ok" and call.status >= 400:  # a node's own error answer, relayed as is
                 call.outcome = "rejected" if call.status < 500 else "upstream_error"

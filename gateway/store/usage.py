@@ -17,6 +17,9 @@ DEFAULTS: dict[str, Any] = {
     "total_tokens": 0, "cost": 0.0, "latency_ms": 0.0, "ttft_ms": None, "attempts": 0, "error": None,
 }
 COLUMNS = frozenset(c.name for c in usage_records.columns) - {"id"}
+# the batch statements, compiled once per store (Store.write_many)
+INSERT = insert(usage_records).values({name: bindparam(name) for name in sorted(COLUMNS)})
+ADD_SPEND = update(users).where(users.c.id == bindparam("uid")).values(used=users.c.used + bindparam("amount"))
 
 
 def _row(record: dict[str, Any], now: float) -> dict[str, Any]:
@@ -41,12 +44,8 @@ async def write_batch(store: Store, records: list[dict[str, Any]]) -> None:
     for row in rows:
         if row["cost"]:
             spend[row["user_id"]] += row["cost"]
-    async with store.begin() as conn:
-        await conn.execute(insert(usage_records), rows)
-        if spend:
-            await conn.execute(
-                update(users).where(users.c.id == bindparam("uid")).values(used=users.c.used + bindparam("amount")),
-                [{"uid": uid, "amount": amount} for uid, amount in spend.items()])
+    await store.write_many([(INSERT, rows), (ADD_SPEND, [{"uid": uid, "amount": amount}
+                                                         for uid, amount in spend.items()])])
 
 
 def _filters(user_id: int | None, model: str | None, node: str | None, since: float | None,

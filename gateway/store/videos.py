@@ -6,11 +6,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .db import Store, row_dict
 from .schema import response_routes, video_jobs
+
+# a response id already known keeps its first node (Store.write_many compiles these once)
+ADD_ROUTE = {name: dialect.insert(response_routes).values(
+    {c: bindparam(c) for c in ("response_id", "node_id", "user_id", "created_at")}).on_conflict_do_nothing()
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
 
 ORDERS = ("asc", "desc")
 
@@ -87,9 +92,7 @@ async def add_routes(store: Store, routes: list[tuple[str, int, int]]) -> None:
         return
     now = time.time()
     rows = [{"response_id": r, "node_id": n, "user_id": u, "created_at": now} for r, n, u in routes]
-    dialect = postgresql if store.dialect == "postgresql" else sqlite
-    async with store.begin() as conn:
-        await conn.execute(dialect.insert(response_routes).on_conflict_do_nothing(), rows)
+    await store.write_many([(ADD_ROUTE[store.dialect], rows)])
 
 
 async def get_route(store: Store, response_id: str) -> dict[str, Any] | None:
