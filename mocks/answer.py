@@ -4,7 +4,10 @@ Each dialect turns its request into a `Prompt`; `answer()` turns that into an `A
 (text or tool calls, finish reason, token counts). Rules, from MOCKS.md:
 arithmetic in the prompt is computed; offered tools are called with arguments made from
 their JSON Schema; a tool result is quoted; JSON formats give valid JSON; images are
-described from their bytes or URL; max tokens cut the text with finish "length".
+described from their bytes or URL; max tokens cut the text with finish "length", a stop
+sequence cuts it before the sequence with finish "stop". `answers()` gives the n answers of
+one request (OpenAI `n`, Gemini `candidateCount`): the first is the plain answer, the others
+are variants with their own text.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import ast
 import math
 import operator
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -45,6 +48,8 @@ class Prompt:
     json_schema: dict[str, Any] | None = None  # {} for plain JSON mode
     max_tokens: int | None = None
     key: bytes = b""  # canonical request bytes: what makes the answer deterministic
+    stop: list[str] = field(default_factory=list)  # cut the text before the first of these (not in `key`)
+    variant: int = 0  # which of the request's n answers: 0 is the plain one
 
 
 @dataclass
@@ -106,6 +111,12 @@ def prompt_tokens(prompt: Prompt) -> int:
     return max(n, 1)
 
 
+def answers(prompt: Prompt, seed: int, n: int) -> list[Answer]:
+    """The n answers of one request; each variant has its own key, so its own text and arguments."""
+    return [answer(prompt if i == 0 else replace(prompt, key=prompt.key + f"#choice{i}".encode(), variant=i), seed)
+            for i in range(n)]
+
+
 def answer(prompt: Prompt, seed: int) -> Answer:
     r = rng(seed, prompt.key)
     last = prompt.messages[-1] if prompt.messages else Message("user")
@@ -131,23 +142,32 @@ def answer(prompt: Prompt, seed: int) -> Answer:
     if prompt.max_tokens is not None and len(pieces) > prompt.max_tokens:
         pieces = pieces[: prompt.max_tokens]
         ans.finish = "length"
-    ans.text = "".join(pieces)
+    text = "".join(pieces)
+    # a stop sequence within what max_tokens left ends the answer there; one the cut split was never generated
+    cut = min((i for i in (text.find(s) for s in prompt.stop if s) if i >= 0), default=-1)
+    if cut >= 0:
+        text, pieces = text[:cut], tokenize(text[:cut])
+        ans.finish = "stop"
+    ans.text = text
     ans.completion_tokens = len(pieces)
     return ans
 
 
 def _text_for(last: Message, prompt: Prompt, r) -> str:
-    if last.role == "tool" or last.tool_result is not None:
-        return f"The tool returned {last.tool_result or last.text}."
     parts: list[str] = []
-    for url in last.images:
-        parts.append(f"The image is {describe_image(url)}.")
-    found = find_expression(last.text)
-    if found:
-        parts.append(f"{found[0]} = {found[1]}.")
-    length = _LENGTH.search(last.text)
+    length = None
+    if last.role == "tool" or last.tool_result is not None:
+        parts.append(f"The tool returned {last.tool_result or last.text}.")
+    else:
+        for url in last.images:
+            parts.append(f"The image is {describe_image(url)}.")
+        found = find_expression(last.text)
+        if found:
+            parts.append(f"{found[0]} = {found[1]}.")
+        length = _LENGTH.search(last.text)
     n = int(length.group(1)) if length else r.randint(16, 48)
-    if length or not parts:
+    # a variant of an answer the prompt fixes (a result, a description) adds words of its own
+    if length or not parts or prompt.variant:
         parts.append(words(r, max(n, 1)) + ".")
     return " ".join(parts)
 

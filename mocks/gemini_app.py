@@ -7,6 +7,11 @@ The seed's body carries `"alt": "sse"` and `"stream": false`: body `alt` counts 
 query parameter and `stream` is ignored (WIRE.md row 7). Keys (x-goog-api-key, ?key=) are
 accepted and not checked. Served under /v1beta and, like the real API, /v1 as well: the
 google-genai SDK 3.x defaults to api_version "v1".
+
+Requests pass the mock's own checks (the real API's wording) and then gemini.yaml's request
+schemas, in either proto spelling. `generationConfig.candidateCount` candidates (index 0..n-1)
+are generated side by side: a stream's pieces carry each candidate's next chunk, and the last
+piece carries every candidate's finishReason; candidatesTokenCount is the sum over candidates.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ from starlette.routing import BaseRoute, Route
 
 from specs import sse
 
-from .answer import Answer, answer, prompt_tokens
-from .gemini_prompt import count_prompt, invalid, to_prompt
+from .answer import Answer, answers, prompt_tokens
+from .gemini_prompt import count_prompt, invalid, proto_names, to_prompt
 from .server import ApiError, Ctx, Frame, MockServer, ctx_of
 
 API_VERSIONS = ("v1beta", "v1")
@@ -72,6 +77,7 @@ def page_offset(token: str) -> int:
 
 
 def usage(prompt: int, candidates: int) -> dict[str, int]:
+    """usageMetadata; `candidates` counts the tokens of every candidate."""
     return {"promptTokenCount": prompt, "candidatesTokenCount": candidates, "totalTokenCount": prompt + candidates}
 
 
@@ -151,15 +157,16 @@ class GeminiMock(MockServer):
         model = self.check_model(ctx, model_id, method, version(request))
         body = await self.json_body(request)
         sse_format = self.alt(request, body) == "sse"
-        prompt = to_prompt(body, model)
-        ans = answer(prompt, ctx.settings.seed)
+        prompt, n = to_prompt(body, model)
+        self.check_request(proto_names(body, "GenerateContentRequest"), "GenerateContentRequest")
+        found = answers(prompt, ctx.settings.seed, n)
         rid = ctx.ident("", 24)
         if not stream:
-            await ctx.wait_tokens(ans.completion_tokens)
-            parts = call_parts(ans) or [{"text": ans.text}]
-            return ctx.json(response(model, rid, parts, FINISH[ans.finish],
-                                     usage(ans.prompt_tokens, ans.completion_tokens)))
-        events = stream_events(model, rid, ans, ctx.settings.tokens_per_chunk)
+            await ctx.wait_tokens(max(a.completion_tokens for a in found))  # candidates are generated side by side
+            cands = [candidate(i, call_parts(a) or [{"text": a.text}], FINISH[a.finish]) for i, a in enumerate(found)]
+            return ctx.json(response(model, rid, cands, usage(found[0].prompt_tokens,
+                                                              sum(a.completion_tokens for a in found))))
+        events = stream_events(model, rid, found, ctx.settings.tokens_per_chunk)
         if sse_format:
             return ctx.stream(Frame(sse.encode(ev, crlf=True), token=True) for ev in events)
         return ctx.stream(json_array_frames(events), media_type="application/json")
@@ -180,36 +187,61 @@ class GeminiMock(MockServer):
         ctx = ctx_of(request)
         self.check_model(ctx, model_id, "countTokens", version(request))
         body = await self.json_body(request)
-        return ctx.json({"totalTokens": prompt_tokens(count_prompt(body))})
+        prompt = count_prompt(body)
+        self.check_request(proto_names(body, "CountTokensRequest"), "CountTokensRequest")
+        return ctx.json({"totalTokens": prompt_tokens(prompt)})
 
 
 def version(request: Request) -> str:
     return request.url.path.split("/")[1]
 
 
-def response(model: str, rid: str, parts: list[dict[str, Any]], finish: str | None,
-             usage_metadata: dict[str, int]) -> dict[str, Any]:
-    """A GenerateContentResponse: the whole answer, or one stream piece (finish None: not the last)."""
-    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+def candidate(index: int, parts: list[dict[str, Any]], finish: str | None) -> dict[str, Any]:
+    """One candidate of an answer, or its piece of a stream event (finish None: not the last piece)."""
+    out: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": index}
     if finish is not None:
-        candidate["finishReason"] = finish
-    return {"candidates": [candidate], "usageMetadata": usage_metadata, "modelVersion": model, "responseId": rid}
+        out["finishReason"] = finish
+    return out
 
 
-def stream_events(model: str, rid: str, ans: Answer, tokens_per_chunk: int) -> list[dict[str, Any]]:
-    """The pieces of a streamed answer: text in chunks of `tokens_per_chunk` tokens with running usage;
-    the last one has finishReason and the full usage. A function call comes whole in one piece."""
-    finish = FINISH[ans.finish]
-    full = usage(ans.prompt_tokens, ans.completion_tokens)
+def response(model: str, rid: str, candidates: list[dict[str, Any]], usage_metadata: dict[str, int]) -> dict[str, Any]:
+    """A GenerateContentResponse: the whole answer, or one piece of a stream."""
+    return {"candidates": candidates, "usageMetadata": usage_metadata, "modelVersion": model, "responseId": rid}
+
+
+def chunks(ans: Answer, tokens_per_chunk: int) -> list[tuple[list[dict[str, Any]], int]]:
+    """A candidate's stream pieces as (parts, tokens): text `tokens_per_chunk` tokens at a time; a function
+    call whole, in one piece."""
     if ans.tool_calls:
-        return [response(model, rid, call_parts(ans), finish, full)]
-    pieces = ans.pieces or [""]
+        return [(call_parts(ans), ans.completion_tokens)]
+    pieces = ans.pieces
+    if not pieces:
+        return [([{"text": ""}], 0)]
+    return [([{"text": "".join(pieces[k: k + tokens_per_chunk])}], len(pieces[k: k + tokens_per_chunk]))
+            for k in range(0, len(pieces), tokens_per_chunk)]
+
+
+def stream_events(model: str, rid: str, found: list[Answer], tokens_per_chunk: int) -> list[dict[str, Any]]:
+    """The pieces of a streamed answer. Event k carries chunk k of every candidate that has one, with the
+    running usage; the last event carries every candidate's finishReason (a candidate that ended earlier
+    comes back with an empty text part for it) and the full usage."""
+    per_candidate = [chunks(a, tokens_per_chunk) for a in found]
+    steps = max(map(len, per_candidate))
+    prompt, total, sent = found[0].prompt_tokens, sum(a.completion_tokens for a in found), 0
     events = []
-    for start in range(0, len(pieces), tokens_per_chunk):
-        chunk = pieces[start: start + tokens_per_chunk]
-        last = start + tokens_per_chunk >= len(pieces)
-        running = full if last else usage(ans.prompt_tokens, start + len(chunk))
-        events.append(response(model, rid, [{"text": "".join(chunk)}], finish if last else None, running))
+    for k in range(steps):
+        last = k == steps - 1
+        cands = []
+        for i, (ans, mine) in enumerate(zip(found, per_candidate, strict=True)):
+            if k < len(mine):
+                parts, tokens = mine[k]
+                sent += tokens
+            elif last:
+                parts = [{"text": ""}]
+            else:
+                continue
+            cands.append(candidate(i, parts, FINISH[ans.finish] if last else None))
+        events.append(response(model, rid, cands, usage(prompt, total if last else sent)))
     return events
 
 

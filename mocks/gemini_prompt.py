@@ -3,6 +3,8 @@
 Field names are accepted in both proto JSON spellings (`systemInstruction` and
 `system_instruction`), as the real API does. Gemini `Schema` objects (types in upper case,
 `nullable`, snake_case keywords) are turned into JSON Schema before the engine sees them.
+`proto_names` gives a body the documented (lowerCamel) names where it used the proto ones,
+so that gemini.yaml's request schemas check both spellings.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ import dataclasses
 import re
 from typing import Any
 
+from specs import documents
+
 from .answer import Message, Prompt, Tool
 from .server import ApiError
 from .textgen import canonical
 
-ROLES = {"user": "user", "model": "assistant", "function": "tool", "tool": "tool"}
+ROLES = {"user": "user", "model": "assistant", "function": "tool"}
 MIME_TYPES = ("text/plain", "application/json", "text/x.enum")
+MAX_CANDIDATES, MAX_STOP_SEQUENCES = 8, 5  # the real API's limits (Gemini 2.x models)
 MODES = {"AUTO": "auto", "VALIDATED": "auto", "MODE_UNSPECIFIED": "auto", "ANY": "required", "NONE": "none"}
 _DATA_KEYS = ("text", "inlineData", "fileData", "functionCall", "functionResponse",
               "executableCode", "codeExecutionResult")
@@ -97,8 +102,6 @@ def _bytes(value: Any, path: str) -> bytes:
 # -- contents ----------------------------------------------------------------------------------------
 def content(value: Any, path: str, *, system: bool = False) -> Message:
     """One Content -> one Message; a turn with functionResponse parts is a tool result."""
-    if system and isinstance(value, str):  # lenient: a bare string as systemInstruction
-        return Message("system", value)
     c = _obj(value, path)
     role = get(c, "role") or "user"
     if not isinstance(role, str) or (not system and role not in ROLES):
@@ -203,10 +206,10 @@ def tools(body: dict[str, Any]) -> list[Tool]:
             where = f"tools[{i}].functionDeclarations[{j}]"
             decl = _obj(raw_decl, where)
             name = get(decl, "name")
-            if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.:-]{0,127}", name):
+            if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}", name):
                 raise ApiError(400, f"* GenerateContentRequest.{where}.name: Invalid function name. Must "
                                     "start with a letter or an underscore and contain only a-z, A-Z, 0-9, "
-                                    "underscores, dots, colons and dashes.")
+                                    "underscores, dots, colons and dashes, with a maximum length of 64.")
             params = get(decl, "parametersJsonSchema")
             if params is None:
                 params = get(decl, "parameters")
@@ -245,6 +248,8 @@ def tool_choice(body: dict[str, Any], offered: list[Tool]) -> tuple[str, list[To
 class Generation:
     max_tokens: int | None = None
     json_schema: dict[str, Any] | None = None
+    candidates: int = 1
+    stop: list[str] = dataclasses.field(default_factory=list)
 
 
 def generation(body: dict[str, Any]) -> Generation:
@@ -252,12 +257,21 @@ def generation(body: dict[str, Any]) -> Generation:
     for name in ("temperature", "topP", "presencePenalty", "frequencyPenalty"):
         if (v := get(cfg, name)) is not None:
             _num(v, f"generationConfig.{name}")
-    for name in ("topK", "candidateCount", "seed"):
+    for name in ("topK", "seed"):
         if (v := get(cfg, name)) is not None:
             _int(v, f"generationConfig.{name}")
-    for k, stop in enumerate(_list(get(cfg, "stopSequences") or [], "generationConfig.stopSequences")):
-        _str(stop, f"generationConfig.stopSequences[{k}]")
     out = Generation()
+    if (count := get(cfg, "candidateCount")) is not None:
+        out.candidates = _int(count, "generationConfig.candidateCount")
+        if not 1 <= out.candidates <= MAX_CANDIDATES:
+            raise ApiError(400, f"Unable to submit request because it has a candidateCount value of {out.candidates} "
+                                f"but the supported range is from 1 (inclusive) to {MAX_CANDIDATES + 1} (exclusive). "
+                                "Update the value and try again.")
+    stops = _list(get(cfg, "stopSequences") or [], "generationConfig.stopSequences")
+    if len(stops) > MAX_STOP_SEQUENCES:
+        raise ApiError(400, f"* GenerateContentRequest.generation_config.stop_sequences: the number of "
+                            f"stop_sequences must not exceed {MAX_STOP_SEQUENCES}, got {len(stops)}")
+    out.stop = [_str(stop, f"generationConfig.stopSequences[{k}]") for k, stop in enumerate(stops)]
     if (limit := get(cfg, "maxOutputTokens")) is not None:
         out.max_tokens = _int(limit, "generationConfig.maxOutputTokens")
         if out.max_tokens < 1:
@@ -280,15 +294,16 @@ def generation(body: dict[str, Any]) -> Generation:
     return out
 
 
-def to_prompt(body: dict[str, Any], model: str) -> Prompt:
-    """The engine's prompt; its key is the normalised request, so spelling and format do not matter."""
+def to_prompt(body: dict[str, Any], model: str) -> tuple[Prompt, int]:
+    """The engine's prompt and the number of candidates. The key is the normalised request, so spelling
+    and format do not matter; stop sequences stay out of it: they cut the same text."""
     msgs = messages(body)
     choice, offered = tool_choice(body, tools(body))
     gen = generation(body)
     key = canonical({"model": model, "messages": [dataclasses.asdict(m) for m in msgs],
                      "tools": [dataclasses.asdict(t) for t in offered], "tool_choice": choice,
                      "json_schema": gen.json_schema, "max_tokens": gen.max_tokens})
-    return Prompt(msgs, offered, choice, gen.json_schema, gen.max_tokens, key)
+    return Prompt(msgs, offered, choice, gen.json_schema, gen.max_tokens, key, gen.stop), gen.candidates
 
 
 def count_prompt(body: dict[str, Any]) -> Prompt:
@@ -300,3 +315,51 @@ def count_prompt(body: dict[str, Any]) -> Prompt:
             raise ApiError(400, "countTokens takes contents or generateContentRequest, not both")
         return Prompt(messages(inner), tools(inner))
     return Prompt(messages(body))
+
+
+# -- the documented spelling, for schema checks --------------------------------------------------------
+def proto_names(value: Any, schema: str) -> Any:
+    """`value` with each proto (snake_case) field name that gemini.yaml's schema `schema` documents only in
+    lowerCamel renamed to that (unless both are given). Names inside free-form objects (function
+    arguments, user schemas) are data and stay as they are."""
+    return _renamed(value, [{"$ref": f"#/components/schemas/{schema}"}])
+
+
+def _renamed(value: Any, schemas: list[dict[str, Any]]) -> Any:
+    if isinstance(value, dict):
+        props: dict[str, list[dict[str, Any]]] = {}
+        for schema in schemas:
+            for name, subs in _shape(schema)[0].items():
+                props.setdefault(name, []).extend(subs)
+        out = {}
+        for key, v in value.items():
+            camel = re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), key)
+            if key not in props and camel in props and camel not in value:
+                key = camel
+            out[key] = _renamed(v, props[key]) if key in props else v
+        return out
+    if isinstance(value, list):
+        items = [item for schema in schemas for item in _shape(schema)[1]]
+        return [_renamed(v, items) for v in value] if items else value
+    return value
+
+
+_SHAPES: dict[int, tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]] = {}
+
+
+def _shape(schema: dict[str, Any]) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+    """(property name -> its subschemas, item subschemas) of a schema with its allOf members. Kept by the
+    identity of the document's own (resolved) schema objects: the document is loaded once, never changed."""
+    while "$ref" in schema:
+        schema = documents.load("gemini")["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    found = _SHAPES.get(id(schema))
+    if found is None:
+        props = {name: [sub] for name, sub in schema.get("properties", {}).items()}
+        items = [schema["items"]] if "items" in schema else []
+        for member in schema.get("allOf", ()):
+            member_props, member_items = _shape(member)
+            for name, subs in member_props.items():
+                props.setdefault(name, []).extend(subs)
+            items += member_items
+        found = _SHAPES[id(schema)] = (props, items)
+    return found

@@ -217,7 +217,8 @@ GEMINI_OWN_FIELDS = ("alt", "stream")  # the seed's body fields, read (and remov
 def _relay_checks(case: schemathesis.Case) -> list:
     """Every check, but: a Gemini body is checked by the node, not the gateway, except for the seed's
     `alt` and `stream`, which the gateway reads and removes. When a negative body is invalid elsewhere,
-    accepting it is the node's decision (the Gemini mock is laxer than gemini.yaml), so
+    accepting it is the node's decision (real nodes are laxer than gemini.yaml, e.g. on snake_case
+    fields), so
     negative_data_rejection would test the mock. A null `alt`/`stream` is proto3 JSON's "absent"."""
     gemini = dispatch.dialect_of(case.operation.path) == "gemini"
     if not gemini or _positive(case) or not isinstance(case.body, dict):

@@ -84,9 +84,13 @@ def send(stack, key: str, kind: str) -> Seen:  # noqa: F811
         body = {"model": "gpt-4.1-mini", "messages": STORY, "stream": True, "max_tokens": 400,
                 "stream_options": {"include_usage": True}}
         with http.stream("POST", "/v1/chat/completions", headers=auth, json=body) as r:
-            chunks = r.iter_bytes()
-            for _ in range(3):
-                next(chunks)
+            assert r.status_code == 200, r.read()
+            read = 0
+            for _ in r.iter_bytes():  # (next() on the iterator would surface as a bare RuntimeError in map)
+                read += 1
+                if read == 3:
+                    break
+            assert read == 3, "the stream ended before the client could hang up"
             request_id = r.headers.get("x-request-id")
         return Seen(kind, "cancelled", 499, request_id)
     if kind == "bad_key":
