@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -14,21 +15,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..store import Conflict, catalog
+from ..store import catalog
 from . import fields
-from .common import (
-    NODE,
-    ApiError,
-    Context,
-    User,
-    invalid,
-    json_response,
-    no_content,
-    not_found,
-    path_id,
-    read_json,
-    resource,
-)
+from .common import NODE, Context, User, invalid, json_response, read_json, resource
+from .crud import Rows, list_page
 
 NODE_FIELDS: dict[str, fields.Validator] = {
     "name": fields.node_name, "provider": fields.provider, "base_url": fields.base_url,
@@ -39,51 +29,33 @@ MODEL_FIELDS: dict[str, fields.Validator] = {
     "name": fields.model_name, "kind": fields.kind, "display_name": fields.display_name,
     "description": fields.description, "price": fields.price, "listed": fields.boolean,
 }
+NODES = Rows("node", taken="a node named {!r} exists")
+MODELS = Rows("model", taken="a model named {!r} exists")
 
 
 # --- nodes ---------------------------------------------------------------------------------
 
 async def list_nodes(request: Request, ctx: Context, _: User) -> Response:
-    limit, offset = fields.page(request)
-    items, total = await catalog.list_nodes(ctx.store, limit=limit, offset=offset)
-    return json_response(fields.listing(items, total, limit, offset))
+    return await list_page(request, partial(catalog.list_nodes, ctx.store))
 
 
 async def create_node(request: Request, ctx: Context, _: User) -> Response:
     data = fields.pick(await read_json(request), NODE_FIELDS, required=("name", "provider", "base_url"))
-    try:
-        node = await catalog.create_node(ctx.store, **data)
-    except Conflict:
-        raise ApiError(409, "conflict", f"a node named {data['name']!r} exists") from None
-    await ctx.changed()
-    return json_response(node, 201)
+    return await NODES.save(ctx, catalog.create_node(ctx.store, **data), 201)
 
 
 async def get_node(request: Request, ctx: Context, _: User) -> Response:
-    node = await catalog.get_node(ctx.store, path_id(request, "node"))
-    if node is None:
-        raise not_found("node")
-    return json_response(node)
+    return json_response(NODES.found(await catalog.get_node(ctx.store, NODES.id(request))))
 
 
 async def patch_node(request: Request, ctx: Context, _: User) -> Response:
-    node_id = path_id(request, "node")
+    node_id = NODES.id(request)
     changes = fields.pick(await read_json(request), NODE_FIELDS)
-    try:
-        node = await catalog.update_node(ctx.store, node_id, changes)
-    except Conflict:
-        raise ApiError(409, "conflict", f"a node named {changes.get('name')!r} exists") from None
-    if node is None:
-        raise not_found("node")
-    await ctx.changed()
-    return json_response(node)
+    return await NODES.save(ctx, catalog.update_node(ctx.store, node_id, changes))
 
 
 async def delete_node(request: Request, ctx: Context, _: User) -> Response:
-    if not await catalog.delete_node(ctx.store, path_id(request, "node")):
-        raise not_found("node")
-    await ctx.changed()
-    return no_content()
+    return await NODES.deleted(ctx, await catalog.delete_node(ctx.store, NODES.id(request)))
 
 
 async def probe(node: dict[str, Any], timeout_s: float) -> dict[str, Any]:
@@ -114,9 +86,7 @@ async def probe(node: dict[str, Any], timeout_s: float) -> dict[str, Any]:
 
 
 async def test_node(request: Request, ctx: Context, _: User) -> Response:
-    node = await catalog.get_node(ctx.store, path_id(request, "node"), with_secret=True)
-    if node is None:
-        raise not_found("node")
+    node = NODES.found(await catalog.get_node(ctx.store, NODES.id(request), with_secret=True))
     try:
         result = await asyncio.wait_for(probe(node, ctx.probe_timeout_s), ctx.probe_timeout_s + 1)
     except TimeoutError:
@@ -128,51 +98,32 @@ async def test_node(request: Request, ctx: Context, _: User) -> Response:
 # --- models --------------------------------------------------------------------------------
 
 async def list_models(request: Request, ctx: Context, _: User) -> Response:
-    limit, offset = fields.page(request)
-    items, total = await catalog.list_models(ctx.store, limit=limit, offset=offset)
-    return json_response(fields.listing(items, total, limit, offset))
+    return await list_page(request, partial(catalog.list_models, ctx.store))
 
 
 async def create_model(request: Request, ctx: Context, _: User) -> Response:
     data = fields.pick(await read_json(request), MODEL_FIELDS, required=("name", "kind", "price"))
-    try:
-        model = await catalog.create_model(ctx.store, **data)
-    except Conflict:
-        raise ApiError(409, "conflict", f"a model named {data['name']!r} exists") from None
-    await ctx.changed()
-    return json_response(model, 201)
+    return await MODELS.save(ctx, catalog.create_model(ctx.store, **data), 201)
 
 
 async def get_model(request: Request, ctx: Context, _: User) -> Response:
-    model = await catalog.get_model(ctx.store, path_id(request, "model"))
-    if model is None:
-        raise not_found("model")
-    return json_response(model)
+    return json_response(MODELS.found(await catalog.get_model(ctx.store, MODELS.id(request))))
 
 
 async def patch_model(request: Request, ctx: Context, _: User) -> Response:
-    model_id = path_id(request, "model")
+    model_id = MODELS.id(request)
     data = await read_json(request)
     if "name" in data:
         raise invalid("name", "cannot be changed (subscriptions and keys refer to it): create a new model")
     changes = fields.pick(data, MODEL_FIELDS)
-    current = await catalog.get_model(ctx.store, model_id)
-    if current is None:
-        raise not_found("model")
+    current = MODELS.found(await catalog.get_model(ctx.store, model_id))
     if "price" in changes:  # a partial price changes only the prices it names
         changes["price"] = current["price"] | changes["price"]
-    model = await catalog.update_model(ctx.store, model_id, changes)
-    if model is None:
-        raise not_found("model")
-    await ctx.changed()
-    return json_response(model)
+    return await MODELS.save(ctx, catalog.update_model(ctx.store, model_id, changes))
 
 
 async def delete_model(request: Request, ctx: Context, _: User) -> Response:
-    if not await catalog.delete_model(ctx.store, path_id(request, "model")):
-        raise not_found("model")
-    await ctx.changed()
-    return no_content()
+    return await MODELS.deleted(ctx, await catalog.delete_model(ctx.store, MODELS.id(request)))
 
 
 def routes(ctx: Context) -> list[Route]:

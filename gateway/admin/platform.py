@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..store import Conflict, accounts, usage
+from ..store import accounts, usage
 from . import fields
 from .common import (
     PLATFORM,
@@ -18,44 +19,32 @@ from .common import (
     bearer_token,
     invalid,
     json_response,
-    no_content,
-    not_found,
-    path_id,
     read_json,
     resource,
 )
+from .crud import Rows, list_page
 
 CREATE_USER = {"username": fields.username, "password": fields.password, "role": fields.role,
                "quota": fields.quota}
 PATCH_USER = {"status": fields.status, "quota": fields.quota, "role": fields.role, "password": fields.password}
+USERS = Rows("user", taken="username {!r} is taken")
 
 
 async def list_users(request: Request, ctx: Context, _: User) -> Response:
-    limit, offset = fields.page(request)
-    items, total = await accounts.list_users(ctx.store, limit=limit, offset=offset)
-    return json_response(fields.listing(items, total, limit, offset))
+    return await list_page(request, partial(accounts.list_users, ctx.store))
 
 
 async def create_user(request: Request, ctx: Context, _: User) -> Response:
     data = fields.pick(await read_json(request), CREATE_USER, required=("username", "password"))
-    try:
-        user = await accounts.create_user(ctx.store, data["username"], data["password"],
-                                          role=data.get("role", "user"), quota=data.get("quota"))
-    except Conflict:
-        raise ApiError(409, "conflict", f"username {data['username']!r} is taken") from None
-    await ctx.changed()
-    return json_response(user, 201)
+    return await USERS.save(ctx, accounts.create_user(ctx.store, **data), 201)
 
 
 async def get_user(request: Request, ctx: Context, _: User) -> Response:
-    user = await accounts.get_user(ctx.store, path_id(request, "user"))
-    if user is None:
-        raise not_found("user")
-    return json_response(user)
+    return json_response(USERS.found(await accounts.get_user(ctx.store, USERS.id(request))))
 
 
 async def patch_user(request: Request, ctx: Context, me: User) -> Response:
-    user_id = path_id(request, "user")
+    user_id = USERS.id(request)
     changes = fields.pick(await read_json(request), PATCH_USER)
     if user_id == me["id"]:
         # an admin locking themself out (or demoting the last admin) cannot be undone from the console
@@ -65,21 +54,14 @@ async def patch_user(request: Request, ctx: Context, me: User) -> Response:
             raise invalid("role", "you cannot change your own role")
     # an admin changing their own password keeps the session doing it, as PATCH /api/user/me does
     keep = bearer_token(request) if user_id == me["id"] else None
-    user = await accounts.update_user(ctx.store, user_id, changes, keep_session=keep)
-    if user is None:
-        raise not_found("user")
-    await ctx.changed()
-    return json_response(user)
+    return await USERS.save(ctx, accounts.update_user(ctx.store, user_id, changes, keep_session=keep))
 
 
 async def delete_user(request: Request, ctx: Context, me: User) -> Response:
-    user_id = path_id(request, "user")
+    user_id = USERS.id(request)
     if user_id == me["id"]:
         raise ApiError(400, "invalid_request", "you cannot delete your own account")
-    if not await accounts.delete_user(ctx.store, user_id):
-        raise not_found("user")
-    await ctx.changed()
-    return no_content()
+    return await USERS.deleted(ctx, await accounts.delete_user(ctx.store, user_id))
 
 
 async def _user_filter(request: Request, ctx: Context) -> tuple[int | None, bool]:

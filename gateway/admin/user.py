@@ -4,6 +4,7 @@ the model market, subscriptions, own usage. Another user's key is "not found", n
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,11 +20,12 @@ from .common import (
     bearer_token,
     json_response,
     no_content,
-    not_found,
-    path_id,
     read_json,
     resource,
 )
+from .crud import Rows, list_page
+
+KEYS = Rows("key")
 
 
 def key_fields() -> dict[str, fields.Validator]:
@@ -45,9 +47,7 @@ async def patch_me(request: Request, ctx: Context, user: User) -> Response:
 # --- keys ----------------------------------------------------------------------------------
 
 async def list_keys(request: Request, ctx: Context, user: User) -> Response:
-    limit, offset = fields.page(request)
-    items, total = await accounts.list_keys(ctx.store, user["id"], limit=limit, offset=offset)
-    return json_response(fields.listing(items, total, limit, offset))
+    return await list_page(request, partial(accounts.list_keys, ctx.store, user["id"]))
 
 
 async def create_key(request: Request, ctx: Context, user: User) -> Response:
@@ -58,41 +58,27 @@ async def create_key(request: Request, ctx: Context, user: User) -> Response:
 
 
 async def get_key(request: Request, ctx: Context, user: User) -> Response:
-    key = await accounts.get_key(ctx.store, path_id(request, "key"), user_id=user["id"])
-    if key is None:
-        raise not_found("key")
-    return json_response(key)
+    return json_response(KEYS.found(await accounts.get_key(ctx.store, KEYS.id(request), user_id=user["id"])))
 
 
 async def patch_key(request: Request, ctx: Context, user: User) -> Response:
-    key_id = path_id(request, "key")
+    key_id = KEYS.id(request)
     changes = fields.pick(await read_json(request), key_fields())
-    key = await accounts.update_key(ctx.store, key_id, user["id"], changes)
-    if key is None:
-        raise not_found("key")
-    await ctx.changed()
-    return json_response(key)
+    return await KEYS.save(ctx, accounts.update_key(ctx.store, key_id, user["id"], changes))
 
 
 async def delete_key(request: Request, ctx: Context, user: User) -> Response:
-    if not await accounts.delete_key(ctx.store, path_id(request, "key"), user["id"]):
-        raise not_found("key")
-    await ctx.changed()
-    return no_content()
+    return await KEYS.deleted(ctx, await accounts.delete_key(ctx.store, KEYS.id(request), user["id"]))
 
 
 # --- market and subscriptions --------------------------------------------------------------
 
 async def market(request: Request, ctx: Context, user: User) -> Response:
-    limit, offset = fields.page(request)
-    items, total = await catalog.list_market(ctx.store, user["id"], limit=limit, offset=offset)
-    return json_response(fields.listing(items, total, limit, offset))
+    return await list_page(request, partial(catalog.list_market, ctx.store, user["id"]))
 
 
 async def list_subscriptions(request: Request, ctx: Context, user: User) -> Response:
-    limit, offset = fields.page(request)
-    items, total = await accounts.list_subscriptions(ctx.store, user["id"], limit=limit, offset=offset)
-    return json_response(fields.listing(items, total, limit, offset))
+    return await list_page(request, partial(accounts.list_subscriptions, ctx.store, user["id"]))
 
 
 async def subscribe(request: Request, ctx: Context, user: User) -> Response:
