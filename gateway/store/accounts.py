@@ -41,15 +41,11 @@ async def create_user(store: Store, username: str, password: str, *, role: str =
 
 
 async def get_user(store: Store, user_id: int) -> dict[str, Any] | None:
-    async with store.read() as conn:
-        row = (await conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id))).first()
-    return row_dict(row) if row else None
+    return await store.one(select(*USER_COLUMNS).where(users.c.id == user_id))
 
 
 async def get_user_by_username(store: Store, username: str) -> dict[str, Any] | None:
-    async with store.read() as conn:
-        row = (await conn.execute(select(*USER_COLUMNS).where(users.c.username == username))).first()
-    return row_dict(row) if row else None
+    return await store.one(select(*USER_COLUMNS).where(users.c.username == username))
 
 
 async def list_users(store: Store, *, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
@@ -95,13 +91,10 @@ async def delete_user(store: Store, user_id: int) -> bool:
 
 async def authenticate(store: Store, username: str, password: str) -> dict[str, Any] | None:
     """The user if the password is right (whatever their status), else None."""
-    async with store.read() as conn:
-        row = (await conn.execute(select(*USER_COLUMNS, users.c.password_hash)
-                                  .where(users.c.username == username))).first()
-    if row is None:
+    user = await store.one(select(*USER_COLUMNS, users.c.password_hash).where(users.c.username == username))
+    if user is None:
         security.burn_password_check(password)
         return None
-    user = row_dict(row)
     if not security.verify_password(password, user.pop("password_hash")):
         return None
     return user
@@ -144,12 +137,10 @@ async def create_session(store: Store, user_id: int, *, ttl_s: float = SESSION_T
 
 async def lookup_session(store: Store, token: str) -> dict[str, Any] | None:
     """The active user behind an unexpired session token, else None."""
-    async with store.read() as conn:
-        row = (await conn.execute(
-            select(*USER_COLUMNS).join(sessions, sessions.c.user_id == users.c.id)
-            .where(sessions.c.token_hash == security.hash_key(token), sessions.c.expires_at > time.time(),
-                   users.c.status == "active"))).first()
-    return row_dict(row) if row else None
+    return await store.one(
+        select(*USER_COLUMNS).join(sessions, sessions.c.user_id == users.c.id)
+        .where(sessions.c.token_hash == security.hash_key(token), sessions.c.expires_at > time.time(),
+               users.c.status == "active"))
 
 
 async def delete_session(store: Store, token: str) -> bool:
@@ -187,9 +178,7 @@ async def get_key(store: Store, key_id: int, *, user_id: int | None = None) -> d
     query = select(*KEY_COLUMNS).where(api_keys.c.id == key_id)
     if user_id is not None:
         query = query.where(api_keys.c.user_id == user_id)
-    async with store.read() as conn:
-        row = (await conn.execute(query)).first()
-    return row_dict(row) if row else None
+    return await store.one(query)
 
 
 async def list_keys(store: Store, user_id: int, *, limit: int = 50,
@@ -237,10 +226,8 @@ async def list_subscriptions(store: Store, user_id: int, *, limit: int = 50,
 
 
 async def get_subscription(store: Store, user_id: int, model: str) -> dict[str, Any] | None:
-    async with store.read() as conn:
-        row = (await conn.execute(select(subscriptions.c.model, subscriptions.c.created_at)
-                                  .where(subscriptions.c.user_id == user_id, subscriptions.c.model == model))).first()
-    return row_dict(row) if row else None
+    return await store.one(select(subscriptions.c.model, subscriptions.c.created_at)
+                           .where(subscriptions.c.user_id == user_id, subscriptions.c.model == model))
 
 
 async def subscribe(store: Store, user_id: int, model: str) -> bool:

@@ -46,15 +46,11 @@ async def create_model(store: Store, name: str, kind: str, *, price: dict[str, A
 
 
 async def get_model(store: Store, model_id: int) -> dict[str, Any] | None:
-    async with store.read() as conn:
-        row = (await conn.execute(select(*MODEL_COLUMNS).where(models.c.id == model_id))).first()
-    return row_dict(row) if row else None
+    return await store.one(select(*MODEL_COLUMNS).where(models.c.id == model_id))
 
 
 async def get_model_by_name(store: Store, name: str) -> dict[str, Any] | None:
-    async with store.read() as conn:
-        row = (await conn.execute(select(*MODEL_COLUMNS).where(models.c.name == name))).first()
-    return row_dict(row) if row else None
+    return await store.one(select(*MODEL_COLUMNS).where(models.c.name == name))
 
 
 async def list_models(store: Store, *, limit: int = 50, offset: int = 0,

@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.sql import Executable
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql import Executable
 
 from .schema import metadata
 
@@ -131,6 +131,12 @@ class Store:
         """A connection for reads (no commit)."""
         async with self.engine.connect() as conn:
             yield conn
+
+    async def one(self, query: Executable) -> dict[str, Any] | None:
+        """The first row of a query as a dict, or None."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return row_dict(row) if row else None
 
     async def write_many(self, steps: Sequence[Step]) -> None:
         """Run each step as one executemany, all in ONE transaction: the write-behind batches.

@@ -39,9 +39,7 @@ async def get_job(store: Store, job_id: str, *, user_id: int | None = None,
         query = query.where(video_jobs.c.user_id == user_id)
     if not include_deleted:
         query = query.where(video_jobs.c.deleted.is_(False))
-    async with store.read() as conn:
-        row = (await conn.execute(query)).first()
-    return row_dict(row) if row else None
+    return await store.one(query)
 
 
 async def list_jobs(store: Store, user_id: int, *, after: str | None = None, limit: int = 20,
@@ -97,7 +95,4 @@ async def add_routes(store: Store, routes: list[tuple[str, int, int]]) -> None:
 
 async def get_route(store: Store, response_id: str) -> dict[str, Any] | None:
     """{response_id, node_id, user_id, created_at} or None."""
-    async with store.read() as conn:
-        row = (await conn.execute(select(response_routes)
-                                  .where(response_routes.c.response_id == response_id))).first()
-    return row_dict(row) if row else None
+    return await store.one(select(response_routes).where(response_routes.c.response_id == response_id))
