@@ -83,9 +83,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"topapi gateway on http://{args.host}:{args.port}  (state: {config.state_dir})", flush=True)
     try:
+        # no access log, no X-Forwarded-For rewriting (nothing reads the client address) and no
+        # `server:` header: per-request work that nothing here needs
         uvicorn.run("gateway.cli:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                     log_level=args.log_level, access_log=False, loop="uvloop", http="httptools",
-                    lifespan="on", timeout_graceful_shutdown=5, backlog=4096)
+                    lifespan="on", timeout_graceful_shutdown=5, backlog=4096, proxy_headers=False,
+                    server_header=False)
     finally:
         if demo:
             demo.stop()
