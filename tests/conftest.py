@@ -12,5 +12,6 @@ REFERENCE = SHARED / "reference"
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ helpers such as reference.py
 
-# `server`, `client`, `http`: an OpenAI mock per test module (a module's own fixtures of those names win)
-pytest_plugins = ["openai_mock_fixtures"]
+# `server`, `client`, `http`: an OpenAI mock per test module; `demo`, `target`, `ctx`: the demo stack for the
+# conformance tests (a module's own fixtures of those names win)
+pytest_plugins = ["openai_mock_fixtures", "conformance_fixtures"]

@@ -4,17 +4,16 @@ against broken streams and error bodies (they must be able to fail)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
 import httpx
 import orjson
 import pytest
-from gateway_stack import Stack, start_stack, stop_stack
+from conformance_fixtures import failures
 
 from conformance.checks import gemini, responses
 from conformance.context import Capture, Ctx, Target
 from conformance.registry import CheckFailed, load_all, select
-from conformance.runner import Result, run, run_one
+from conformance.runner import run, run_one
 from specs import sse
 
 MINE = ["responses.json", "sse.responses.order", "sse.responses.no_done", "sse.responses.tool_call", "gemini.json",
@@ -27,32 +26,8 @@ MINE = ["responses.json", "sse.responses.order", "sse.responses.no_done", "sse.r
 LAST = ["usage.consistency"]
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = start_stack(tmp_path_factory.mktemp("gw"), "sqlite", read_timeout_s=5.0)
-    for name in s.demo.servers:  # a little latency (buffering is measurable), short videos
-        s.mock(name).settings = s.mock(name).settings.updated({"ttft_ms": 20, "itl_ms": 2, "video_ms": 1000})
-    try:
-        yield s
-    finally:
-        stop_stack(s)
-
-
-@pytest.fixture(scope="module")
-def target(demo: Stack) -> Target:
-    admin = demo.accounts["platform_admin"]
-    return Target(demo.base_url, demo.api_key, admin["username"], admin["password"], timeout_s=30)
-
-
-@pytest.fixture(scope="module")
-def ctx(target: Target) -> Iterator[Ctx]:
-    c = Ctx(target)
-    yield c
-    c.close()
-
-
-def _failures(results: list[Result]) -> list[str]:
-    return [f"{r.id}: {r.status}: {r.message}" for r in results if r.status != "passed"]
+# `demo`, `target`, `ctx`: conformance_fixtures.py; a little latency (buffering is measurable), short videos
+MOCK_SETTINGS = {"ttft_ms": 20, "itl_ms": 2, "video_ms": 1000}
 
 
 def test_every_protocol_check_is_registered() -> None:
@@ -69,7 +44,7 @@ def test_protocol_checks_pass_against_the_demo_stack(target: Target) -> None:
     results = run(target, checks, workers=4)
     results += run(target, select(LAST))
     assert {r.id for r in results} >= set(MINE)
-    assert not _failures(results), "\n".join(_failures(results))
+    assert not failures(results), "\n".join(failures(results))
     subs = {r.id: r.subs for r in results}
     assert {s.name for s in subs["auth.forms"]} == {"bare", "bearer", "x-api-key", "x-goog-api-key", "query"}
     assert len(subs["seed.requests"]) == 15 and all(s.passed for s in subs["seed.requests"])

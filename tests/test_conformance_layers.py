@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_stack import Stack, start_stack, stop_stack
+from conformance_fixtures import failures
+from gateway_stack import Stack
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -38,32 +39,17 @@ CONSOLE = ["console.flow", "console.isolation"]
 SEED = 4  # schemathesis' seed for the full runs: the same cases every time
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = start_stack(tmp_path_factory.mktemp("gw"), "sqlite", read_timeout_s=5.0)
-    for name in s.demo.servers:  # short videos, so the SDK's video flow is quick
-        s.mock(name).settings = s.mock(name).settings.updated({"video_ms": 300})
+# `demo`, `target`, `ctx`: conformance_fixtures.py; short videos, so the SDK's video flow is quick
+MOCK_SETTINGS = {"video_ms": 300}
+
+
+def _run_one(target: Target, check_id: str) -> Result:
+    """One check on a Ctx of its own (closed afterwards)."""
+    ctx = Ctx(target)
     try:
-        yield s
+        return run_one(ctx, load_all()[check_id])
     finally:
-        stop_stack(s)
-
-
-@pytest.fixture(scope="module")
-def target(demo: Stack) -> Target:
-    admin = demo.accounts["platform_admin"]
-    return Target(demo.base_url, demo.api_key, admin["username"], admin["password"], timeout_s=30)
-
-
-@pytest.fixture
-def ctx(target: Target) -> Iterator[Ctx]:
-    c = Ctx(target)
-    yield c
-    c.close()
-
-
-def _failures(results: list[Result]) -> list[str]:
-    return [f"{r.id}: {r.status}: {r.message}" for r in results if r.status != "passed"]
+        ctx.close()
 
 
 def _free_port() -> int:
@@ -99,7 +85,7 @@ def test_layers_are_registered() -> None:
 @pytest.mark.timeout(60)
 def test_sdk_checks_pass(target: Target) -> None:
     results = run(target, select(["sdk"]), workers=4)
-    assert not _failures(results), "\n".join(_failures(results))
+    assert not failures(results), "\n".join(failures(results))
 
 
 def test_sdk_failures_name_the_call_and_the_status(target: Target) -> None:
@@ -125,18 +111,14 @@ def test_sdk_failures_name_the_call_and_the_status(target: Target) -> None:
 def test_console_checks_pass_and_clean_up(demo: Stack, target: Target) -> None:
     before = _snapshot(demo)["users"]
     results = run(target, select(["console"]), workers=2)
-    assert not _failures(results), "\n".join(_failures(results))
+    assert not failures(results), "\n".join(failures(results))
     assert _snapshot(demo)["users"] == before  # every user the checks made is gone
 
 
 def test_console_checks_need_admin_credentials(target: Target) -> None:
     plain = dataclasses.replace(target, admin_user=None, admin_password=None)
     assert {r.status for r in run(plain, select(["console"]))} == {"skipped"}
-    wrong = Ctx(dataclasses.replace(target, admin_password="not the password"))
-    try:
-        res = run_one(wrong, load_all()["console.flow"])
-    finally:
-        wrong.close()
+    res = _run_one(dataclasses.replace(target, admin_password="not the password"), "console.flow")
     assert res.status == "failed" and "admin login: HTTP 401" in res.message
 
 
@@ -195,8 +177,9 @@ def broken() -> Iterator[str]:
 def test_schema_run_reports_failures_per_operation_with_a_masked_reproduction(broken: str) -> None:
     wanted = {("GET", "/v1/models"), ("POST", "/v1/getModelList")}
     secret = "sk-do-not-print-me"
-    part = st.Part(specs.load("gateway"), broken, {"KeyHeader": secret}, include=lambda m, p: (m, p) in wanted,
-                   max_examples=2, phases=("examples", "fuzzing"), secrets={secret: "<API_KEY>"})
+    part = st.Part(specs.load("gateway"), broken, {"KeyHeader": secret}, location=specs.path("gateway").as_uri(),
+                   include=lambda m, p: (m, p) in wanted, max_examples=2, phases=("examples", "fuzzing"),
+                   secrets={secret: "<API_KEY>"})
     subs = {s.name: s for s in st.run(part)}
     assert set(subs) == {"GET /v1/models", "POST /v1/getModelList"}
     models, model_list = subs["GET /v1/models"], subs["POST /v1/getModelList"]
@@ -212,11 +195,7 @@ def test_schema_run_reports_failures_per_operation_with_a_masked_reproduction(br
 def test_schema_relay_reports_every_operation(target: Target) -> None:
     """The examples phase alone (the seed's requests and the documents' examples) over every relay route."""
     quick = dataclasses.replace(target, extra={"schema_phases": ("examples",)})
-    ctx = Ctx(quick)
-    try:
-        res = run_one(ctx, load_all()["schema.relay"])
-    finally:
-        ctx.close()
+    res = _run_one(quick, "schema.relay")
     assert [s.name for s in res.subs] == st.operations(specs.load("gateway"), schema.is_relay)
     assert res.status == "passed", res.message
     tested = [s for s in res.subs if not s.message.startswith("untested")]
@@ -282,11 +261,7 @@ def test_sandbox_points_mutations_at_its_own_resources(demo: Stack, ctx: Ctx) ->
 @pytest.mark.timeout(180)
 def test_schema_admin_passes_and_leaves_the_target_as_it_was(demo: Stack, target: Target) -> None:
     before = _snapshot(demo)
-    ctx = Ctx(dataclasses.replace(target, max_examples=5, extra={"schema_seed": SEED}))
-    try:
-        res = run_one(ctx, load_all()["schema.admin"])
-    finally:
-        ctx.close()
+    res = _run_one(dataclasses.replace(target, max_examples=5, extra={"schema_seed": SEED}), "schema.admin")
     assert [s.name for s in res.subs] == st.operations(specs.load("gateway"), schema.is_admin)
     assert res.status == "passed", res.message
     assert all(not s.message.startswith("untested") for s in res.subs), res.subs
@@ -298,11 +273,7 @@ def test_schema_admin_passes_and_leaves_the_target_as_it_was(demo: Stack, target
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_schema_relay_full_run_passes(target: Target) -> None:
-    ctx = Ctx(dataclasses.replace(target, max_examples=3, extra={"schema_seed": SEED}))
-    try:
-        res = run_one(ctx, load_all()["schema.relay"])
-    finally:
-        ctx.close()
+    res = _run_one(dataclasses.replace(target, max_examples=3, extra={"schema_seed": SEED}), "schema.relay")
     assert res.status == "passed", res.message
     assert len(res.subs) == len(st.operations(specs.load("gateway"), schema.is_relay))
 

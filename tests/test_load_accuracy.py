@@ -47,7 +47,12 @@ def buffering_proxy(upstream: str) -> Starlette:
     return Starlette(routes=[Route("/{path:path}", relay, methods=["GET", "POST"])])
 
 
-def _check_accuracy(summary: dict) -> None:
+def _measure_the_mock(mock: str, tmp_path, *args: str) -> dict:
+    """The summary of a 7 s chat-stream run straight at the mock (`args` appended), which must show its timing."""
+    run = run_load(tmp_path, "--base-url", mock, "--api-key", "k", "--scenario", "chat-stream", *USERS,
+                   "-t", "7s", "--max-tokens", "32", *args)
+    assert run.code == 0, run.output
+    summary = run.summary
     m = summary["metrics"]
     assert summary["errors"] == 0
     assert m["ttft_ms"]["count"] >= 20 and m["itl_ms"]["count"] == m["ttft_ms"]["count"]
@@ -56,14 +61,11 @@ def _check_accuracy(summary: dict) -> None:
     # answers of N tokens (N from usage, up to --max-tokens) take TTFT + (N - 1) x ITL
     assert TTFT_MS + 10 * ITL_MS < m["e2e_ms"]["p50"] < TTFT_MS + 32 * ITL_MS + 10, m["e2e_ms"]
     assert m["output_tokens_per_s"] > 0
+    return summary
 
 
 def test_single_process_measures_the_mock_within_2ms(mock: str, tmp_path) -> None:
-    run = run_load(tmp_path, "--base-url", mock, "--api-key", "k", "--scenario", "chat-stream", *USERS,
-                   "-t", "7s", "--max-tokens", "32", "--slo", "ttft_p95=300ms,itl_p95=40ms")
-    assert run.code == 0, run.output
-    s = run.summary
-    _check_accuracy(s)
+    s = _measure_the_mock(mock, tmp_path, "--slo", "ttft_p95=300ms,itl_p95=40ms")
     assert set(s) >= {"scenario", "target", "duration_s", "users", "requests", "errors", "rps", "metrics", "slo",
                       "passed"}
     assert set(s["metrics"]) >= {"ttfb_ms", "ttft_ms", "itl_ms", "e2e_ms", "output_tokens_per_s"}
@@ -79,11 +81,7 @@ def test_single_process_measures_the_mock_within_2ms(mock: str, tmp_path) -> Non
 
 
 def test_two_processes_merge_raw_samples(mock: str, tmp_path) -> None:
-    run = run_load(tmp_path, "--base-url", mock, "--api-key", "k", "--scenario", "chat-stream", *USERS,
-                   "-t", "7s", "--max-tokens", "32", "--processes", "2")
-    assert run.code == 0, run.output
-    s = run.summary
-    _check_accuracy(s)
+    s = _measure_the_mock(mock, tmp_path, "--processes", "2")
     # every sample reached the master: the raw list agrees with Locust's own merged counter
     with (tmp_path / "locust_stats.csv").open() as f:
         ttft_rows = [r for r in csv.DictReader(f) if r["Type"] == "TTFT"]

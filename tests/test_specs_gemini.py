@@ -20,6 +20,7 @@ import schemathesis
 from conftest import REFERENCE
 from google import genai
 from google.genai import types as gtypes
+from openapi_refs import deref
 from openapi_spec_validator import validate as validate_openapi
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -50,16 +51,6 @@ def doc() -> dict[str, Any]:
 # ---- small helpers -----------------------------------------------------------------------------------
 
 
-def resolve(document: dict[str, Any], node: Any) -> Any:
-    """`node` with whole-node local `$ref`s followed."""
-    while isinstance(node, dict) and "$ref" in node:
-        target: Any = document
-        for part in node["$ref"].removeprefix("#/").split("/"):
-            target = target[part]
-        node = target
-    return node
-
-
 def validator_for(document: dict[str, Any], schema: Any) -> jsonschema.Draft202012Validator:
     """A validator for `schema`, whose local `$ref`s resolve against `document`."""
     uri = "urn:test:doc"
@@ -70,12 +61,14 @@ def validator_for(document: dict[str, Any], schema: Any) -> jsonschema.Draft2020
 
 def media_type(path: str, method: str, status: str, mtype: str = "application/json") -> dict[str, Any]:
     document = doc()
-    response = resolve(document, document["paths"][path][method]["responses"][status])
+    response = deref(document, document["paths"][path][method]["responses"][status])
     return response["content"][mtype]
 
 
-def error_paths(obj: Any, schema: str) -> list[str]:
-    return specs.schema_errors(DOC, schema, obj)
+def assert_invalid_at(obj: Any, schema: str, where: str) -> None:
+    """`schema` rejects `obj`, with a problem at a path that contains `where`."""
+    problems = specs.schema_errors(DOC, schema, obj)
+    assert any(where in p for p in problems), problems or f"{schema} accepts it"
 
 
 # ---- reference document (../shared/reference, outside the repo: skipped when absent) -----------------------------------------
@@ -206,7 +199,7 @@ def test_operations_and_error_responses() -> None:
 
 def test_stream_documents_both_media_types() -> None:
     content = media_type(STREAM, "post", "200", "text/event-stream")
-    event = resolve(doc(), content["schema"])
+    event = deref(doc(), content["schema"])
     data = event["properties"]["data"]
     assert data["contentMediaType"] == "application/json"
     assert data["contentSchema"] == {"$ref": "#/components/schemas/GenerateContentResponse"}
@@ -222,14 +215,14 @@ def _examples() -> Iterator[tuple[str, Any, Any, str]]:
     document = doc()
     for p, item in document["paths"].items():
         for m, op in item.items():
-            body = resolve(document, op.get("requestBody", {}))
+            body = deref(document, op.get("requestBody", {}))
             for mt, mo in body.get("content", {}).items():
                 for name, ex in mo.get("examples", {}).items():
-                    yield f"{m} {p} request {name}", mo["schema"], resolve(document, ex)["value"], mt
+                    yield f"{m} {p} request {name}", mo["schema"], deref(document, ex)["value"], mt
             for status, response in op["responses"].items():
-                for mt, mo in resolve(document, response).get("content", {}).items():
+                for mt, mo in deref(document, response).get("content", {}).items():
                     for name, ex in mo.get("examples", {}).items():
-                        yield f"{m} {p} {status} {name}", mo["schema"], resolve(document, ex)["value"], mt
+                        yield f"{m} {p} {status} {name}", mo["schema"], deref(document, ex)["value"], mt
 
 
 def test_every_example_matches_its_schema() -> None:
@@ -257,7 +250,7 @@ def test_response_field_names_are_lower_camel_case() -> None:
     # Part and Content are shared with requests, which may use proto names; Candidate constrains them in responses
     for name in ("GenerateContentResponse", "Candidate", "UsageMetadata", "Model", "ListModelsResponse",
                  "CountTokensResponse"):
-        for prop in resolve(doc(), doc()["components"]["schemas"][name]).get("properties", {}):
+        for prop in deref(doc(), doc()["components"]["schemas"][name]).get("properties", {}):
             assert v.is_valid(prop), (name, prop)
 
 
@@ -345,9 +338,7 @@ def test_valid_requests(name: str) -> None:
 
 @pytest.mark.parametrize(("name", "body", "where"), INVALID_REQUESTS, ids=[c[0] for c in INVALID_REQUESTS])
 def test_invalid_requests(name: str, body: dict[str, Any], where: str) -> None:
-    problems = error_paths(body, "GenerateContentRequest")
-    assert problems, name
-    assert any(where in p for p in problems), problems
+    assert_invalid_at(body, "GenerateContentRequest", where)
 
 
 def test_count_tokens_request_is_contents_or_whole_request() -> None:
@@ -374,9 +365,7 @@ def test_valid_responses(name: str) -> None:
 
 @pytest.mark.parametrize(("name", "obj", "where"), INVALID_RESPONSES, ids=[c[0] for c in INVALID_RESPONSES])
 def test_invalid_responses(name: str, obj: dict[str, Any], where: str) -> None:
-    problems = error_paths(obj, "GenerateContentResponse")
-    assert problems, name
-    assert any(where in p for p in problems), problems
+    assert_invalid_at(obj, "GenerateContentResponse", where)
 
 
 @pytest.mark.parametrize("name", sorted(VALID_RESPONSES))
@@ -439,7 +428,7 @@ REFERENCE_PAIRS = {
 
 
 def _properties(document: dict[str, Any], schema: Any) -> dict[str, Any]:
-    schema = resolve(document, schema)
+    schema = deref(document, schema)
     props = dict(schema.get("properties", {}))
     for sub in schema.get("allOf", []):
         props = {**_properties(document, sub), **props}
@@ -447,7 +436,7 @@ def _properties(document: dict[str, Any], schema: Any) -> dict[str, Any]:
 
 
 def _type(document: dict[str, Any], schema: Any) -> Any:
-    schema = resolve(document, schema)
+    schema = deref(document, schema)
     for sub in schema.get("allOf", []):
         if (t := _type(document, sub)) is not None:
             return t
@@ -466,8 +455,8 @@ def test_property_types_and_enums_agree_with_the_reference(reference: dict[str, 
                 allowed = ours_t if isinstance(ours_t, list) else [ours_t]
                 assert theirs_t in allowed, (ours, name, ours_t, theirs_t)
                 compared += 1
-            their_enum = resolve(reference, their_props[name]).get("enum")
-            our_enum = resolve(ours_doc, our_props[name]).get("enum")
+            their_enum = deref(reference, their_props[name]).get("enum")
+            our_enum = deref(ours_doc, our_props[name]).get("enum")
             if their_enum and our_enum:
                 assert set(their_enum) <= set(our_enum), (ours, name, set(their_enum) - set(our_enum))
     assert compared > 60
@@ -536,7 +525,7 @@ class _ExampleServer(BaseHTTPRequestHandler):
     @staticmethod
     def _example(path: str, method: str, mtype: str = "application/json") -> Any:
         examples = media_type(path, method, "200", mtype)["examples"]
-        return resolve(doc(), next(iter(examples.values())))["value"]
+        return deref(doc(), next(iter(examples.values())))["value"]
 
     def do_GET(self) -> None:
         self.received.append((self.path, None))

@@ -91,18 +91,15 @@ def sdk_call(what: str) -> Iterator[None]:
         body = exc.body if isinstance(exc.body, dict) else {}
         message = body.get("message") or exc.response.text[:300]
         raise CheckFailed(f"{what}: HTTP {exc.status_code}: {message}") from None
-    except openai.APITimeoutError:
+    except (openai.APITimeoutError, httpx2.TimeoutException):  # openai's, or google-genai's raw transport's
         raise CheckFailed(f"{what}: no answer within the timeout") from None
-    except openai.APIConnectionError as exc:
+    except (openai.APIConnectionError, httpx2.TransportError) as exc:
+        # openai says only "Connection error."; the transport's own error (its message, mapped) says what failed
         raise CheckFailed(f"{what}: connection failed: {exc.__cause__ or exc}") from None
     except openai.APIResponseValidationError as exc:
         raise CheckFailed(f"{what}: the SDK rejected the answer (HTTP {exc.status_code}): {exc.message}") from None
     except genai_errors.APIError as exc:
         raise CheckFailed(f"{what}: HTTP {exc.code} {exc.status or ''}: {exc.message}") from None
-    except httpx2.TimeoutException:
-        raise CheckFailed(f"{what}: no answer within the timeout") from None
-    except httpx2.TransportError as exc:
-        raise CheckFailed(f"{what}: connection failed: {exc}") from None
     except httpx2.HTTPError as exc:
         raise CheckFailed(f"{what}: {type(exc).__name__}: {exc}") from None
     except (pydantic.ValidationError, json.JSONDecodeError) as exc:
