@@ -18,6 +18,9 @@ documents against a target, with the results folded into one `Sub` per operation
   and both are CPU-bound on one GIL anyway, so running them together saves almost nothing.
 - Reproductions are schemathesis' curl lines with credentials replaced by placeholders (its own
   output sanitizing is off: it also blanks body fields such as `max_tokens`).
+- The document is a dict (a subset of the loaded one), so schemathesis does not know where it came
+  from: `Part.location` (the file's URI) is set as the schema's location, as `from_path` does, so
+  references to sibling documents (gateway.yaml's `openai.yaml#/...`) resolve.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class Part:
     document: dict[str, Any]
     base_url: str
     credentials: dict[str, str]  # security scheme name -> its credential (bearer token or API key)
+    location: str | None = None  # URI the document's relative `$ref`s resolve against (its file's)
     include: Callable[[str, str], bool] = lambda method, path: True  # (METHOD, path)
     max_examples: int = 10
     budget_s: float = 120.0
@@ -269,6 +273,7 @@ def _run(part: Part) -> list[Sub]:
     labels = operations(doc, part.include)
     reports = {label: OperationReport(label) for label in labels}
     schema = schemathesis.openapi.from_dict(doc, config=config_for(part, doc))
+    schema.location = part.location  # what from_path sets: the base of references to other files
     with _RUNS_LOCK:
         _RUNS[run_id] = part
     stream = from_schema(schema).execute()

@@ -78,8 +78,9 @@ PASSWORD = "schemathesis password"
 NO_COVERAGE = ["createResponse", "v1betaListModels", "geminiV1ListModels", "v1betaGetModel", "geminiV1GetModel",
                *(f"{prefix}{verb}" for prefix in ("gemini", "v1beta", "geminiV1", "v1")
                  for verb in ("GenerateContent", "StreamGenerateContent", "CountTokens"))]
-# request bodies of the Gemini operations -> their schema
-REQUEST_SCHEMAS = {"GenerateContent": "gemini.GenerateContentRequest", "CountTokens": "gemini.CountTokensRequest"}
+# request bodies of the Gemini operations -> their schema (document, name)
+REQUEST_SCHEMAS = {"GenerateContent": ("gemini", "GenerateContentRequest"),
+                   "CountTokens": ("gemini", "CountTokensRequest")}
 # the demo model each relay path uses when a positive case names a model
 MODEL_OF = (("/v1/chat/completions", "gpt-4.1-mini"), ("/responses", "gpt-4.1-mini"),
             ("/v1/images/", "gpt-image-1"), ("/v1/videos", "sora-2"))
@@ -155,6 +156,7 @@ def gateway_schema(live: Live) -> schemathesis.BaseSchema:
         "phases": {"stateful": {"enabled": False}},
         "operations": [{"include-operation-id": NO_COVERAGE, "phases": {"coverage": {"enabled": False}}}],
     })
+    # from_path: the document's references to its siblings (`openai.yaml#/...`) resolve against its file
     return schemathesis.openapi.from_path(specs.path("gateway"), config=config)
 
 
@@ -207,8 +209,8 @@ OPENAPI_FORMATS.checks("int32")(_int_in(32))  # OpenAPI's formats, which schemat
 OPENAPI_FORMATS.checks("int64")(_int_in(64))
 
 
-def _openapi_validator(schema: str) -> jsonschema.Draft202012Validator:
-    return validator("gateway", schema).evolve(format_checker=OPENAPI_FORMATS)
+def _openapi_validator(document: str, schema: str) -> jsonschema.Draft202012Validator:
+    return validator(document, schema).evolve(format_checker=OPENAPI_FORMATS)
 
 
 GEMINI_OWN_FIELDS = ("alt", "stream")  # the seed's body fields, read (and removed) by the gateway itself
@@ -226,7 +228,7 @@ def _relay_checks(case: schemathesis.Case) -> list:
     own = {k: case.body[k] for k in GEMINI_OWN_FIELDS if k in case.body}
     rest = {k: v for k, v in case.body.items() if k not in own}
     schema = case.operation.definition.raw["requestBody"]["$ref"].rsplit("/", 1)[1]
-    node_decides = not _openapi_validator(REQUEST_SCHEMAS[schema]).is_valid(rest)
+    node_decides = not _openapi_validator(*REQUEST_SCHEMAS[schema]).is_valid(rest)
     if node_decides or None in own.values():
         return [check for check in CHECKS if check is not negative_data_rejection]
     return CHECKS

@@ -1,24 +1,20 @@
 """specs/openapi/gateway.yaml: a valid document, in step with the upstream documents it reuses,
 covering every route the gateway serves, and accepting the seed's bodies as written.
 
-The document reuses upstream schemas as `#/components/schemas/<doc>.<Name>`, bundled into its
-last block (see its top comment). `python tests/test_specs_gateway.py --write-bundle` rewrites
-that block from openai.yaml, gemini.yaml and sora.yaml; `test_bundle_is_current` fails when
-someone forgot to.
+The document reuses upstream schemas by reference, `openai.yaml#/components/schemas/<Name>`
+(see its top comment): one copy of each schema, in its own document. The tests below check that
+every reader resolves those references (specs.validate, openapi-spec-validator, schemathesis).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import re
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from openapi_refs import deref
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
 import specs
@@ -29,22 +25,14 @@ from specs import seed
 
 NAME = "gateway"
 UPSTREAM = ("openai", "gemini", "sora")
-MARKER = "    # ---- generated: the upstream schemas this document uses"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-SCHEMA_REF = "#/components/schemas/"
+SCHEMA_POINTER = "/components/schemas/"
+UPSTREAM_REF = re.compile(rf"({'|'.join(UPSTREAM)})\.yaml#/components/schemas/[A-Za-z0-9_]+")
 # values that are data, not schemas: a "$ref" key inside them is not a reference
 DATA_KEYWORDS = frozenset({"example", "examples", "const", "enum", "default"})
 
 
-# ------------------------------------------------------------------ the bundle
-
-
-def _upstream(ref: str) -> tuple[str, str] | None:
-    """(document, schema) for `#/components/schemas/<doc>.<Name>`, None for the document's own."""
-    if not ref.startswith(SCHEMA_REF):
-        return None
-    doc, dot, name = ref[len(SCHEMA_REF):].partition(".")
-    return (doc, name) if dot and doc in UPSTREAM else None
+# ------------------------------------------------------------------ references
 
 
 def _refs(node: Any) -> Iterator[str]:
@@ -62,51 +50,12 @@ def _refs(node: Any) -> Iterator[str]:
             yield from _refs(item)
 
 
-def _renamed(node: Any, doc: str) -> Any:
-    """An upstream schema with its `#/components/schemas/X` references renamed to `<doc>.X`."""
-    def rename(ref: str) -> str:
-        assert ref.startswith(SCHEMA_REF), f"{doc}.yaml: only schema references can be bundled, not {ref}"
-        return f"{SCHEMA_REF}{doc}.{ref[len(SCHEMA_REF):]}"
-
-    if isinstance(node, dict):
-        out = {}
-        for key, value in node.items():
-            if key == "$ref" and isinstance(value, str):
-                out[key] = rename(value)
-            elif key == "discriminator" and isinstance(value, dict) and "mapping" in value:
-                out[key] = {**value, "mapping": {k: rename(v) for k, v in value["mapping"].items()}}
-            elif key in DATA_KEYWORDS:
-                out[key] = copy.deepcopy(value)
-            else:
-                out[key] = _renamed(value, doc)
-        return out
-    if isinstance(node, list):
-        return [_renamed(item, doc) for item in node]
-    return node
-
-
-def bundle(handwritten: dict[str, Any]) -> dict[str, Any]:
-    """The upstream schemas the hand-written part uses, transitively, as `<doc>.<Name>` components."""
-    out: dict[str, Any] = {}
-    todo = [found for ref in _refs(handwritten) if (found := _upstream(ref))]
-    while todo:
-        doc, name = todo.pop()
-        if f"{doc}.{name}" in out:
-            continue
-        upstream = specs.load(doc)["components"]["schemas"]
-        assert name in upstream, f"{doc}.yaml has no schema {name!r}"
-        out[f"{doc}.{name}"] = schema = _renamed(upstream[name], doc)
-        todo.extend(found for ref in _refs(schema) if (found := _upstream(ref)))
-    return dict(sorted(out.items()))
-
-
-def render(text: str) -> str:
-    """The document's text with its generated block rebuilt from the hand-written part."""
-    start = text.index(MARKER)
-    head = text[:text.index("\n", start) + 1]
-    generated = yaml.safe_dump(bundle(yaml.safe_load(head)), sort_keys=False, allow_unicode=True, width=110,
-                               default_flow_style=None)
-    return head + "".join(f"    {line}\n" if line else "\n" for line in generated.splitlines())
+def schema_of(ref: str) -> tuple[str, str]:
+    """(document, schema) a schema reference of this document names: `#/components/schemas/X` is
+    ("gateway", "X"), `openai.yaml#/components/schemas/X` is ("openai", "X")."""
+    file, _, pointer = ref.partition("#")
+    assert pointer.startswith(SCHEMA_POINTER), ref
+    return (file.removesuffix(".yaml") if file else NAME), pointer.removeprefix(SCHEMA_POINTER)
 
 
 # ------------------------------------------------------------------ helpers
@@ -123,15 +72,6 @@ def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, A
                 yield path, method, item[method]
 
 
-def deref(document: dict[str, Any], node: Any) -> Any:
-    while isinstance(node, dict) and "$ref" in node:
-        target: Any = document
-        for part in node["$ref"].removeprefix("#/").split("/"):
-            target = target[part]
-        node = target
-    return node
-
-
 def documented() -> set[tuple[str, str]]:
     return {(method.upper(), path) for path, method, _ in operations(doc())}
 
@@ -140,44 +80,56 @@ def documented() -> set[tuple[str, str]]:
 
 
 def test_document_is_valid_openapi_3_1() -> None:
+    """With the file's URI as the base, so the validator follows the references to the upstream documents."""
     assert doc()["openapi"].startswith("3.1")
-    OpenAPIV31SpecValidator(doc()).validate()
+    OpenAPIV31SpecValidator(doc(), base_uri=specs.path(NAME).as_uri()).validate()
+    broken = json.loads(json.dumps(doc()).replace("schemas/ChatCompletion\"", "schemas/NoSuchSchema\"", 1))
+    with pytest.raises(Exception, match="NoSuchSchema"):
+        OpenAPIV31SpecValidator(broken, base_uri=specs.path(NAME).as_uri()).validate()
 
 
-def test_bundle_is_current() -> None:
-    text = specs.path(NAME).read_text(encoding="utf-8")
-    assert render(text) == text, "the generated block is stale: python tests/test_specs_gateway.py --write-bundle"
+def test_every_reference_is_local_or_names_an_upstream_schema() -> None:
+    """Other documents only as siblings shipped with this one (`openai.yaml#/...`, no path), so the
+    references resolve wherever the package is installed; each names a schema that exists."""
+    refs = set(_refs(doc()))
+    upstream = {ref for ref in refs if not ref.startswith("#/")}
+    assert {"openai.yaml#/components/schemas/ChatCompletion", "openai.yaml#/components/schemas/ResponseSseEvent",
+            "gemini.yaml#/components/schemas/GenerateContentStreamEvent", "sora.yaml#/components/schemas/Video"
+            } <= upstream
+    for ref in refs - upstream:
+        assert deref(doc(), {"$ref": ref}) is not None, ref
+    for ref in upstream:
+        assert UPSTREAM_REF.fullmatch(ref), ref
+        name, schema = schema_of(ref)
+        assert schema in specs.schema_names(name), ref
 
 
-def test_bundled_schemas_are_the_upstream_ones() -> None:
-    schemas = doc()["components"]["schemas"]
-    bundled = {name for name in schemas if "." in name}
-    assert {"openai.ChatCompletion", "openai.ResponseSseEvent", "gemini.GenerateContentStreamEvent",
-            "sora.Video"} <= bundled
-    for name in bundled:
-        upstream, _, own = name.partition(".")
-        assert _renamed(specs.load(upstream)["components"]["schemas"][own], upstream) == schemas[name]
+def test_no_upstream_schema_is_copied() -> None:
+    """One source of truth per schema: the document refers to upstream schemas, never repeats one."""
+    own = doc()["components"]["schemas"]
+    for name in UPSTREAM:
+        upstream = specs.load(name)["components"]["schemas"]
+        assert not set(own) & set(upstream), (name, sorted(set(own) & set(upstream)))
+        copies = [(mine, theirs) for mine, value in own.items() for theirs, other in upstream.items()
+                  if value == other]
+        assert not copies, (name, copies)
 
 
-def test_every_reference_resolves_inside_the_document() -> None:
-    """What specs.validate and openapi-spec-validator (without a base URI) both need."""
-    document = doc()
-    refs = set(_refs(document))
-    assert refs and all(ref.startswith("#/") for ref in refs)
-    for ref in refs:
-        assert deref(document, {"$ref": ref}) is not None, ref
-
-
-def test_specs_validate_resolves_through_the_bundle() -> None:
-    """specs.validate builds its registry from this one document: bundled references must resolve."""
+def test_specs_validate_resolves_across_documents() -> None:
+    """specs.validate's registry holds every document under its file URI: GeminiError404 reaches
+    gemini.yaml's ErrorResponse, and that its own `#/components/schemas/Status` (in gemini.yaml: this
+    document has no Status), whose `details` items need an `@type`."""
     from specs import errors as wire
 
+    assert "Status" not in specs.schema_names(NAME)
     specs.validate(NAME, "GeminiError404", wire.gemini_error(404, "models/x is not found"))
     assert not specs.is_valid(NAME, "GeminiError404", wire.gemini_error(400, "bad"))
-    specs.validate(NAME, "openai.ErrorResponse", wire.openai_error(402, "quota", code="insufficient_quota"))
-    specs.validate(NAME, "openai.ModelList", {"object": "list", "data": [
-        {"id": "gpt-4.1-mini", "object": "model", "created": 1, "owned_by": "topapi"}]})
-    assert not specs.is_valid(NAME, "openai.ModelList", {"object": "list", "data": [{"id": "x"}]})
+    bad_detail = wire.gemini_error(404, "models/x is not found")
+    bad_detail["error"]["details"] = [{"reason": "no @type"}]
+    assert not specs.is_valid(NAME, "GeminiError404", bad_detail)
+    openai_error = deref(doc(), doc()["components"]["responses"]["OpenAIQuotaExceeded"])
+    specs.validate(*schema_of(openai_error["content"]["application/json"]["schema"]["$ref"]),
+                   wire.openai_error(402, "quota", code="insufficient_quota"))
 
 
 def _stream_failures(path: str, body: str) -> list[str]:
@@ -211,8 +163,9 @@ PIECE = {"candidates": [{"content": {"role": "model", "parts": [{"text": "6"}]},
          "usageMetadata": {"promptTokenCount": 3, "totalTokenCount": 4}, "modelVersion": "m", "responseId": "r"}
 
 
-def test_schemathesis_validates_stream_events_through_the_bundle() -> None:
-    """The stream envelopes' contentSchema reaches the bundled payload schemas: good events pass, bad fail."""
+def test_schemathesis_validates_stream_events_across_documents() -> None:
+    """Loaded with from_path, schemathesis resolves the references to openai.yaml and gemini.yaml: the stream
+    envelopes' contentSchema reaches the upstream payload schemas, good events pass, bad ones fail."""
     chat = "/v1/chat/completions"
     assert _stream_failures(chat, f"data: {json.dumps(CHUNK)}\n\ndata: [DONE]\n\n") == []
     bad = {**CHUNK, "choices": [{"index": "0", "delta": {}, "finish_reason": None}]}
@@ -235,7 +188,8 @@ def test_every_relay_operation_documents_auth_failure_in_its_dialect() -> None:
         gemini = dispatch.dialect_of(path) == "gemini"
         unauthorized = deref(document, op["responses"]["401"])
         schema = unauthorized["content"]["application/json"]["schema"]["$ref"]
-        assert schema.endswith("GeminiError401" if gemini else "openai.ErrorResponse"), (method, path)
+        assert schema == ("#/components/schemas/GeminiError401" if gemini
+                          else "openai.yaml#/components/schemas/ErrorResponse"), (method, path)
         schemes = {name for requirement in op.get("security", document["security"]) for name in requirement}
         # the seed's form: the bare key as the whole Authorization header
         assert document["components"]["securitySchemes"]["KeyHeader"] == {
@@ -347,10 +301,10 @@ def template_of(method: str, path: str) -> str:
     raise AssertionError(f"{method} {path} is not documented")
 
 
-def request_schema(path: str, media: str = "application/json") -> str:
-    """The name of the component schema of a POST's request body."""
+def request_schema(path: str, media: str = "application/json") -> tuple[str, str]:
+    """(document, component schema) of a POST's request body."""
     body = deref(doc(), doc()["paths"][path]["post"]["requestBody"])
-    return body["content"][media]["schema"]["$ref"].removeprefix(SCHEMA_REF)
+    return schema_of(body["content"][media]["schema"]["$ref"])
 
 
 @pytest.mark.parametrize("request_", seed.ALL, ids=lambda r: r.name)
@@ -366,8 +320,7 @@ def test_every_seed_request_is_documented(request_: seed.SeedRequest) -> None:
 @pytest.mark.parametrize("request_", [r for r in seed.ALL if r.body is not None], ids=lambda r: r.name)
 def test_seed_bodies_validate_and_are_documented_examples(request_: seed.SeedRequest) -> None:
     path = template_of(request_.method, request_.path)
-    schema = request_schema(path)
-    specs.validate(NAME, schema, request_.json())
+    specs.validate(*request_schema(path), request_.json())
     media = deref(doc(), doc()["paths"][path]["post"]["requestBody"])["content"]["application/json"]
     assert request_.json() in [e["value"] for e in media["examples"].values()], f"{request_.name}: not an example"
 
@@ -379,32 +332,25 @@ def test_request_examples_validate() -> None:
             continue
         for media in deref(doc(), op["requestBody"])["content"].values():
             for example in media.get("examples", {}).values():
-                specs.validate(NAME, media["schema"]["$ref"].removeprefix(SCHEMA_REF), example["value"])
+                specs.validate(*schema_of(media["schema"]["$ref"]), example["value"])
                 seen += 1
     assert seen >= 20
 
 
 def test_official_forms_validate_too() -> None:
-    specs.validate(NAME, request_schema("/v1/images/edits", media="multipart/form-data"),
+    specs.validate(*request_schema("/v1/images/edits", media="multipart/form-data"),
                    {"prompt": "x", "image[]": ["<png>", "<png>"], "mask": "<png>"})
-    specs.validate(NAME, request_schema("/v1/images/edits", media="multipart/form-data"),
+    specs.validate(*request_schema("/v1/images/edits", media="multipart/form-data"),
                    {"prompt": "x", "image": "<png>"})
-    specs.validate(NAME, request_schema("/v1/videos", media="multipart/form-data"),
+    specs.validate(*request_schema("/v1/videos", media="multipart/form-data"),
                    {"prompt": "x", "input_reference": "<png>", "seconds": "4"})
-    specs.validate(NAME, request_schema("/v1/responses"), {
+    specs.validate(*request_schema("/v1/responses"), {
         "model": "gpt-4.1-mini", "input": [{"role": "user", "content": [{"text": "hi"}, {"image_url": "a.png"}]}],
         "tools": [{"type": "function", "name": "calc", "parameters": {"type": "object"}}]})
     with pytest.raises(specs.SchemaError):
-        specs.validate(NAME, request_schema("/v1/videos"), {"prompt": "x", "resolution": "4k"})
+        specs.validate(*request_schema("/v1/videos"), {"prompt": "x", "resolution": "4k"})
     with pytest.raises(specs.SchemaError):
         specs.validate(NAME, "CreateUserRequest", {"username": "ab", "password": "long enough"})
     with pytest.raises(specs.SchemaError):
         specs.validate(NAME, "CreateNodeRequest", {"name": "n", "provider": "openai", "base_url": "ftp://x"})
 
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["--write-bundle"]:
-        sys.exit("usage: python tests/test_specs_gateway.py --write-bundle")
-    target: Path = specs.path(NAME)
-    target.write_text(render(target.read_text(encoding="utf-8")), encoding="utf-8")
-    print(f"rewrote the generated block of {target}")

@@ -99,7 +99,8 @@ def _part(ctx: Ctx, doc: dict[str, Any], include: Any, credential: str, *, relay
     t = ctx.target
     budget = _budget(ctx, "relay" if relay else "admin")
     phases = tuple(t.extra.get("schema_phases") or st.PHASES)  # e.g. ("examples",) for a quick smoke run
-    return st.Part(doc, t.root, dict.fromkeys(credential_schemes(doc, labels), credential), include=include,
+    return st.Part(doc, t.root, dict.fromkeys(credential_schemes(doc, labels), credential),
+                   location=specs.path(DOCUMENT).as_uri(), include=include,
                    max_examples=t.max_examples, budget_s=budget, phases=phases,
                    request_timeout_s=t.timeout_s, plans=plans(doc, labels, relay=relay),
                    seed=t.extra.get("schema_seed"), **kw)
