@@ -70,7 +70,7 @@ class Gateway:
                            pending_spend=self.usage.pending_spend)
         await self.cache.start()
         await self.usage.start()
-        self.session = upstream.new_session(self.config)
+        self.session = upstream.Client(self.config)
         from .admin import routes as admin_routes
 
         self.admin = Starlette(routes=admin_routes(self.store, self.cache.invalidate,

@@ -1,14 +1,19 @@
-"""The client towards the nodes: one aiohttp session with a pooled connector per process.
+"""The client towards the nodes: `Client` sends JSON bodies through the lean HTTP/1.1 client
+(`h1client.py`, the hot path) and everything else (multipart, GET, DELETE) through one aiohttp
+session with a pooled connector.
 
-aiohttp rather than httpx on this path: measured on this 2-core machine (DESIGN.md),
-httpx's AsyncClient collapses under concurrency while aiohttp sustains ~10k req/s.
+aiohttp rather than httpx: measured on this 2-core machine (DESIGN.md), httpx's AsyncClient
+collapses under concurrency while aiohttp sustains ~10k req/s.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 
 from .config import GatewayConfig
+from .h1client import H1Client
 from .routing import Target
 
 # Statuses that say "this node cannot serve now", so another node may. Not 409: a conflict is
@@ -18,6 +23,22 @@ RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 # Exceptions that mean "this node failed before answering": try another node. ClientError covers
 # connection and payload errors, and a response that is not valid HTTP (ClientResponseError).
 TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
+
+
+class Client:
+    def __init__(self, config: GatewayConfig) -> None:
+        self.h1 = H1Client(connect_timeout_s=config.connect_timeout_s, read_timeout_s=config.read_timeout_s)
+        self.session = new_session(config)
+
+    async def request(self, method: str, url: str, *, data: Any = None, headers: dict[str, str]) -> Any:
+        """An aiohttp-like response: status, headers.get, read(), content.readany(), release(), close()."""
+        if isinstance(data, bytes):
+            return await self.h1.request(method, url, data, headers)
+        return await self.session.request(method, url, data=data, headers=headers)
+
+    async def close(self) -> None:
+        await self.h1.close()
+        await self.session.close()
 
 
 def new_session(config: GatewayConfig) -> aiohttp.ClientSession:

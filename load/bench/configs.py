@@ -65,25 +65,26 @@ def direct(mock: Mock) -> Target:
     return Target("direct", "direct to the mock", mock.url, {"Authorization": f"Bearer {MOCK_KEY}"}, mock.proc)
 
 
-def relay(mock: Mock, *, cpu: int | None, log_dir: Path) -> Target:
+def relay(mock: Mock, *, cpu: int | None, log_dir: Path, wrap: list[str] | None = None) -> Target:
     port = free_port()
     proc = Proc("relay", [sys.executable, "-m", "load.bench.relay", "--port", str(port), "--upstream", mock.url],
-                cpu=cpu, log_dir=log_dir)
+                cpu=cpu, log_dir=log_dir, wrap=wrap)
     url = f"http://{HOST}:{port}"
-    proc.wait_http(url + "/v1/models", 30, ok=(200, 401))  # relayed to the mock (which wants a key)
+    proc.wait_http(url + "/v1/models", 30 * _slower(wrap), ok=(200, 401))  # relayed to the mock (which wants a key)
     return Target("relay", "minimal relay (starlette + aiohttp)", url,
                   {"Authorization": f"Bearer {MOCK_KEY}"}, proc)
 
 
-def gateway(mock: Mock, *, cpu: int | None, log_dir: Path, state_dir: Path) -> Target:
+def gateway(mock: Mock, *, cpu: int | None, log_dir: Path, state_dir: Path, wrap: list[str] | None = None) -> Target:
     """`topapi serve` on a fresh state dir, one worker, seeded through the admin API over HTTP."""
     port = free_port()
     admin_pw = secrets.token_urlsafe(16)
     proc = Proc("gateway", [sys.executable, "-m", "topapi.cli", "serve", "--host", HOST, "--port", str(port),
                             "--workers", "1", "--state-dir", str(state_dir)],
-                cpu=cpu, log_dir=log_dir, env={"TOPAPI_ADMIN_USER": "admin", "TOPAPI_ADMIN_PASSWORD": admin_pw})
+                cpu=cpu, log_dir=log_dir, env={"TOPAPI_ADMIN_USER": "admin", "TOPAPI_ADMIN_PASSWORD": admin_pw},
+                wrap=wrap)
     url = f"http://{HOST}:{port}"
-    proc.wait_http(url + "/healthz", 60)
+    proc.wait_http(url + "/healthz", 60 * _slower(wrap))
     try:
         key = seed_gateway(url, admin_pw, mock.url + "/v1")
     except (RuntimeError, OSError):
@@ -91,6 +92,11 @@ def gateway(mock: Mock, *, cpu: int | None, log_dir: Path, state_dir: Path) -> T
         raise
     return Target("gateway", "reference gateway (everything on)", url, {"Authorization": f"Bearer {key}"}, proc,
                   notes=["SQLite usage records, key auth, subscription + quota + rpm policy, routing with breaker"])
+
+
+def _slower(wrap: list[str] | None) -> int:
+    """How much longer a server takes to start under `wrap` (valgrind: tens of times slower)."""
+    return 10 if wrap else 1
 
 
 def seed_gateway(url: str, admin_pw: str, node_url: str) -> str:

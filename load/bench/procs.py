@@ -45,11 +45,12 @@ class Proc:
     """A server process; `stop()` ends it (and only it) by its pid."""
 
     def __init__(self, name: str, cmd: list[str], *, cpu: int | None, log_dir: Path,
-                 env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+                 env: dict[str, str] | None = None, cwd: Path | None = None, wrap: list[str] | None = None) -> None:
+        """`wrap`: a command that runs the server and execs it (valgrind), kept the pid's owner."""
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.popen = subprocess.Popen(pinned(cmd, cpu), stdout=self.log, stderr=subprocess.STDOUT,
+        self.popen = subprocess.Popen(pinned([*(wrap or ()), *cmd], cpu), stdout=self.log, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})}, cwd=cwd)
         self.pid = self.popen.pid
 
