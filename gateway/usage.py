@@ -47,6 +47,8 @@ class UsageWriter:
         self.written = 0
         self._task: asyncio.Task | None = None
         self._inflight: asyncio.Future | None = None
+        self._hurry = asyncio.Event()  # ends a linger early (flush)
+        self._holding = False  # the writer has taken records off the queue and lingers for more
         self._closing = False
 
     def pending_spend(self) -> dict[int, float]:
@@ -68,7 +70,12 @@ class UsageWriter:
         self.routes.append((response_id, node_id, user_id))
 
     async def flush(self) -> None:
-        """Write everything queued now (tests and shutdown)."""
+        """Write everything accepted so far (tests and shutdown), a batch the writer lingers on included."""
+        while self._holding:
+            self._hurry.set()
+            await asyncio.sleep(0)
+        if self._inflight is not None:
+            await asyncio.shield(self._inflight)
         while not self.queue.empty() or self.routes:
             await self._write(self._take())
 
@@ -85,10 +92,15 @@ class UsageWriter:
     async def _run(self) -> None:
         while True:
             batch = [await self.queue.get()]
+            self._holding = True
             try:
                 if self.linger_s and self.queue.qsize() + 1 < self.batch_size:
-                    await asyncio.sleep(self.linger_s)
+                    self._hurry.clear()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.linger_s):
+                            await self._hurry.wait()
             finally:  # also when stop() cancels the linger: the records taken are written, not dropped
+                self._holding = False
                 batch += self._take(self.batch_size - 1)
                 # shielded: stop() cancels this task, but never a commit half way
                 self._inflight = asyncio.ensure_future(self._write(batch))

@@ -419,3 +419,20 @@ async def test_usage_writer_stopped_while_lingering_loses_nothing(store: Store) 
     assert writer.written == 3
     assert (await usage.list_usage(store))[1] == 3
     assert (await accounts.get_user(store, alice["id"]))["used"] == pytest.approx(0.75)
+
+
+async def test_usage_writer_flush_writes_the_batch_it_lingers_on(store: Store) -> None:  # noqa: F811
+    from gateway.usage import UsageWriter
+
+    alice = await accounts.create_user(store, "alice", "password1")
+    writer = UsageWriter(store, linger_s=30)
+    await writer.start()
+    await writer.record(_record(1, alice["id"]))
+    await asyncio.sleep(0.05)  # taken off the queue: only the writer holds it now
+    assert writer.queue.empty() and writer.written == 0
+    await writer.flush()
+    assert writer.written == 1 and (await usage.list_usage(store))[1] == 1
+    await writer.record(_record(2, alice["id"]))  # the writer goes on as before
+    await writer.flush()
+    assert writer.written == 2
+    await writer.stop()
