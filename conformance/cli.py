@@ -18,6 +18,9 @@ from . import report
 from .context import Target
 from .registry import select
 from .runner import run, summary
+from .schemathesis_run import PHASES
+
+DEMO_VIDEO_DEADLINE_S = 60.0  # the demo's mock renders a video in 1.5 s: a stuck job fails in a minute
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-examples", type=int, default=10, help="schemathesis examples per operation")
     p.add_argument("--workers", type=int, default=4, help="checks run at once")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per HTTP request")
+    p.add_argument("--video-deadline", type=float, default=None,
+                   help="seconds a video job may take to complete (default 600; the demo stack: 60)")
+    p.add_argument("--schema-phases", help="schemathesis phases, comma-separated (default: all; "
+                   "'examples' for a quick smoke run)")
+    p.add_argument("--schema-budget", type=float, help="seconds per schema part (relay, admin)")
+    p.add_argument("--seed", type=int, help="schemathesis seed: the same generated cases on every run")
     for kind, default in (("chat", "gpt-4.1-mini"), ("image", "gpt-image-1"), ("video", "sora-2"),
                           ("gemini", "gemini-2.5-flash")):
         p.add_argument(f"--{kind}-model", default=default, help=f"{kind} model to use (default {default})")
@@ -82,6 +91,7 @@ def main(args: argparse.Namespace) -> int:
             return 2
         acc = info["accounts"]["platform_admin"]
         args.base_url, args.api_key = info["base_url"], info["api_key"]
+        args.video_deadline = args.video_deadline or DEMO_VIDEO_DEADLINE_S
         args.admin_user, args.admin_password = acc["username"], acc["password"]
     try:
         return _check(args, checks, console)
@@ -94,9 +104,16 @@ def _check(args: argparse.Namespace, checks, console: Console) -> int:
     if not args.api_key:
         console.print("[red]topapi check: --api-key (or $TOPAPI_API_KEY) is required with --base-url[/]")
         return 2
+    phases = tuple(p.strip() for p in args.schema_phases.split(",") if p.strip()) if args.schema_phases else None
+    unknown = sorted(set(phases or ()) - set(PHASES))
+    if unknown:
+        console.print(f"[red]topapi check: unknown schema phase {', '.join(unknown)} (known: {', '.join(PHASES)})[/]")
+        return 2
+    knobs = {"video_deadline_s": args.video_deadline} if args.video_deadline else {}
     target = Target(args.base_url, args.api_key, args.admin_user, args.admin_password,
                     chat_model=args.chat_model, image_model=args.image_model, video_model=args.video_model,
-                    gemini_model=args.gemini_model, timeout_s=args.timeout, max_examples=args.max_examples)
+                    gemini_model=args.gemini_model, timeout_s=args.timeout, max_examples=args.max_examples,
+                    schema_phases=phases, schema_budget_s=args.schema_budget, schema_seed=args.seed, **knobs)
     problem = preflight(target)
     if problem:
         console.print(f"[red]topapi check: {problem}[/]")

@@ -11,7 +11,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -39,7 +39,10 @@ class Target:
     gemini_model: str = "gemini-2.5-flash"
     timeout_s: float = 60.0
     max_examples: int = 10
-    extra: dict[str, Any] = field(default_factory=dict)
+    video_deadline_s: float = 600.0  # a real upstream renders for minutes; the demo stack in ~1.5 s
+    schema_phases: tuple[str, ...] | None = None  # schemathesis phases (None: all); ("examples",): a smoke run
+    schema_budget_s: float | None = None  # seconds per schema part (None: the layer's own budgets)
+    schema_seed: int | None = None  # the same generated cases on every run
 
     @property
     def root(self) -> str:

@@ -54,6 +54,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--topapi-max-examples", type=int, default=10, help="schemathesis examples per operation")
     group.addoption("--topapi-workers", type=int, default=4, help="checks run at once")
     group.addoption("--topapi-timeout", type=float, default=60.0, help="seconds per HTTP request")
+    group.addoption("--topapi-video-deadline", type=float, default=600.0,
+                    help="seconds a video job may take to complete")
+    group.addoption("--topapi-seed", type=int, default=None, help="schemathesis seed: the same cases every run")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -74,7 +77,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--topapi-only: {exc}") from None
     target = Target(url, config.getoption("--topapi-key"), config.getoption("--topapi-admin-user"),
                     config.getoption("--topapi-admin-password"), timeout_s=config.getoption("--topapi-timeout"),
-                    max_examples=config.getoption("--topapi-max-examples"))
+                    max_examples=config.getoption("--topapi-max-examples"),
+                    video_deadline_s=config.getoption("--topapi-video-deadline"),
+                    schema_seed=config.getoption("--topapi-seed"))
     # under pytest-xdist each worker sees every item but runs only its share: no prefetching there
     prefetch = not hasattr(config, "workerinput")
     config.pluginmanager.register(TopapiPlugin(target, checks, config.getoption("--topapi-workers"), prefetch),

@@ -71,7 +71,7 @@ class Proxied:
     def target(self) -> Target:
         admin = self.stack.accounts["platform_admin"]
         return Target(self.url, self.stack.api_key, admin["username"], admin["password"], timeout_s=30,
-                      extra={"video_deadline_s": 20})
+                      video_deadline_s=20)
 
     def run(self, brk: str | None, ids: list[str]) -> dict[str, Result]:
         self.proxy.use(brk)
@@ -177,3 +177,12 @@ def test_cli_with_a_wrong_key(proxied: Proxied, tmp_path: Path) -> None:
     line = _one_line(proc)
     assert "refused the API key" in line and "HTTP 401" in line
     assert took < 10
+
+
+def test_cli_refuses_an_unknown_schema_phase(tmp_path: Path) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"  # never contacted: the flags are checked first
+    proc, took = _cli("--base-url", closed, "--api-key", "sk-x", "--schema-phases", "examples,fuzz",
+                      "--report-dir", str(tmp_path))
+    assert proc.returncode == 2
+    line = _one_line(proc)
+    assert "unknown schema phase fuzz" in line and "fuzzing" in line, line

@@ -170,7 +170,7 @@ def test_video_checks_fail_on_a_job_that_goes_backwards() -> None:
         return httpx.Response(404, json={"error": {"message": "no", "type": "x", "param": None, "code": None}})
 
     seen: list[str] = []
-    fake = Ctx(Target("http://fake.test", "sk-x", extra={"video_deadline_s": 5}))
+    fake = Ctx(Target("http://fake.test", "sk-x", video_deadline_s=5))
     fake.http = httpx.Client(transport=httpx.MockTransport(handler))
     checks = select(["video.lifecycle", "video.content"])
     results = {c.id: run_one(fake, c) for c in checks}

@@ -194,7 +194,7 @@ def test_schema_run_reports_failures_per_operation_with_a_masked_reproduction(br
 @pytest.mark.timeout(90)
 def test_schema_relay_reports_every_operation(target: Target) -> None:
     """The examples phase alone (the seed's requests and the documents' examples) over every relay route."""
-    quick = dataclasses.replace(target, extra={"schema_phases": ("examples",)})
+    quick = dataclasses.replace(target, schema_phases=("examples",))
     res = _run_one(quick, "schema.relay")
     assert [s.name for s in res.subs] == st.operations(specs.load("gateway"), schema.is_relay)
     assert res.status == "passed", res.message
@@ -261,7 +261,7 @@ def test_sandbox_points_mutations_at_its_own_resources(demo: Stack, ctx: Ctx) ->
 @pytest.mark.timeout(180)
 def test_schema_admin_passes_and_leaves_the_target_as_it_was(demo: Stack, target: Target) -> None:
     before = _snapshot(demo)
-    res = _run_one(dataclasses.replace(target, max_examples=5, extra={"schema_seed": SEED}), "schema.admin")
+    res = _run_one(dataclasses.replace(target, max_examples=5, schema_seed=SEED), "schema.admin")
     assert [s.name for s in res.subs] == st.operations(specs.load("gateway"), schema.is_admin)
     assert res.status == "passed", res.message
     assert all(not s.message.startswith("untested") for s in res.subs), res.subs
@@ -273,7 +273,7 @@ def test_schema_admin_passes_and_leaves_the_target_as_it_was(demo: Stack, target
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_schema_relay_full_run_passes(target: Target) -> None:
-    res = _run_one(dataclasses.replace(target, max_examples=3, extra={"schema_seed": SEED}), "schema.relay")
+    res = _run_one(dataclasses.replace(target, max_examples=3, schema_seed=SEED), "schema.relay")
     assert res.status == "passed", res.message
     assert len(res.subs) == len(st.operations(specs.load("gateway"), schema.is_relay))
 

@@ -13,8 +13,9 @@ Tuning (measured on the demo stack; the whole `topapi check` must stay under 3 m
   cost ~0.5 s of generation alone, so four full copies would not fit.
 - Stateful links (video id -> retrieve/content) run where the document has them.
 - Each part runs in a child process (conformance/schema_worker.py) within its time budget.
-Knobs in `Target.extra`: `schema_phases` (e.g. ["examples"] for a quick smoke run),
-`schema_budget_s` (per part), `schema_seed` (the same cases on every run).
+Knobs (Target fields; `topapi check --schema-phases/--schema-budget/--seed`): `schema_phases`
+(e.g. ("examples",) for a quick smoke run), `schema_budget_s` (per part), `schema_seed` (the
+same cases on every run).
 """
 
 from __future__ import annotations
@@ -98,12 +99,12 @@ def _part(ctx: Ctx, doc: dict[str, Any], include: Any, credential: str, *, relay
     labels = st.operations(doc, include)
     t = ctx.target
     budget = _budget(ctx, "relay" if relay else "admin")
-    phases = tuple(t.extra.get("schema_phases") or st.PHASES)  # e.g. ("examples",) for a quick smoke run
+    phases = tuple(t.schema_phases or st.PHASES)
     return st.Part(doc, t.root, dict.fromkeys(credential_schemes(doc, labels), credential),
                    location=specs.path(DOCUMENT).as_uri(), include=include,
                    max_examples=t.max_examples, budget_s=budget, phases=phases,
                    request_timeout_s=t.timeout_s, plans=plans(doc, labels, relay=relay),
-                   seed=t.extra.get("schema_seed"), **kw)
+                   seed=t.schema_seed, **kw)
 
 
 def relay_subs(ctx: Ctx) -> list[Sub]:
@@ -126,7 +127,7 @@ PARTS = {"relay": relay_subs, "admin": admin_subs}  # run in a child process: co
 
 
 def _budget(ctx: Ctx, part: str) -> float:
-    return float(ctx.target.extra.get("schema_budget_s") or BUDGET_S[part])
+    return float(ctx.target.schema_budget_s or BUDGET_S[part])
 
 
 @check("schema.relay", "schemathesis over the relay operations of gateway.yaml (examples, coverage, fuzzing, "

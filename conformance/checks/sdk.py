@@ -33,7 +33,6 @@ from .chat import usage_consistent
 
 CALC_TOOL = {"type": "function", "name": "calc", "description": "计算数学表达式 (evaluate an arithmetic expression)",
              "parameters": {"type": "object", "properties": {"expr": {"type": "string"}}, "required": ["expr"]}}
-VIDEO_DEADLINE_S = 300.0  # a real Sora job takes minutes; target.extra["video_timeout_s"] overrides
 POLL_S = 0.25
 
 
@@ -227,7 +226,7 @@ def openai_images(ctx: Ctx) -> None:
 
 def _poll_video(ctx: Ctx, client: openai.OpenAI, video_id: str, what: str) -> Any:
     """Retrieve until completed; status only ever one of the four and progress never going down."""
-    deadline = time.monotonic() + float(ctx.target.extra.get("video_timeout_s", VIDEO_DEADLINE_S))
+    deadline = time.monotonic() + ctx.target.video_deadline_s
     progress = -1
     while True:
         with sdk_call(f"videos.retrieve ({what})"):

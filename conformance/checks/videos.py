@@ -15,7 +15,6 @@ from ..registry import check
 
 VIDEOS = "/v1/videos"
 STATUSES = ("queued", "in_progress", "completed", "failed")
-DEFAULT_DEADLINE_S = 600.0  # a real upstream renders for minutes; the demo stack in ~1.5 s
 
 
 @dataclass
@@ -41,7 +40,7 @@ class Job:
 
 
 def deadline_s(ctx: Ctx) -> float:
-    return float(ctx.target.extra.get("video_deadline_s", DEFAULT_DEADLINE_S))
+    return ctx.target.video_deadline_s
 
 
 def video(ctx: Ctx, resp: httpx.Response, what: str) -> dict[str, Any]:
