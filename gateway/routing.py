@@ -93,8 +93,9 @@ class Router:
     def plan(self, model: str) -> list[Target]:
         """Nodes to try, in order; empty when none serves the model or all breakers are open."""
         targets = self.by_model.get(model, ())
-        if len(targets) == 1:  # the common single-node case: nothing to order
-            return [t for t in targets if self.breaker(t.node_id).state != "open"]
+        if len(targets) == 1:  # the common single-node case: nothing to order, a closed breaker to skip
+            b = self.breakers.get(targets[0].node_id)
+            return [targets[0]] if b is None or b.opened_at is None or b.state != "open" else []
         out: list[Target] = []
         tier: list[Target] = []
         prio = None

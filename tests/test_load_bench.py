@@ -398,3 +398,15 @@ def test_a_pipe_in_a_label_or_skip_reason_is_escaped() -> None:
     assert "| gateway \\| sqlite |" in lines[4] and "| skipped: did not start: a \\| b second line |" in lines[5]
     text = report.targets_text([report.check("a | b", "<= 1", 0.5, True)])
     assert text.splitlines()[-1] == "| a \\| b | <= 1 | 0.500 | pass |"
+
+
+def test_median_run_of_the_stream_rounds() -> None:
+    def run(p99: float, samples: int = 10) -> dict:
+        return {"samples": samples, "ttft_ms": {"p99": p99}}
+
+    runs = [run(160.0), run(152.0), run(155.0)]
+    assert report.median_run(runs) is runs[2]
+    assert report.median_run([run(150.0), run(170.0)])["ttft_ms"]["p99"] == 170.0  # upper median
+    failed = {"samples": 0, "error": "refused"}
+    assert report.median_run([failed, run(151.0)])["ttft_ms"]["p99"] == 151.0  # failures do not count
+    assert report.median_run([failed]) is failed

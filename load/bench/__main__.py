@@ -39,6 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--streams", type=int, default=100, help="concurrent streams")
     ap.add_argument("--stream-seconds", type=float, default=8)
+    ap.add_argument("--stream-rounds", type=int, default=3,
+                    help="stream runs per configuration, interleaved; the run with the median TTFT p99 counts")
     ap.add_argument("--ttft-ms", type=float, default=150, help="the mock's TTFT during the stream runs")
     ap.add_argument("--itl-ms", type=float, default=20, help="the mock's ITL during the stream runs")
     ap.add_argument("--soak", type=float, default=0, metavar="SECONDS",
@@ -68,8 +70,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.targets) - set(ALL)
     if unknown:
         ap.error(f"unknown targets: {', '.join(sorted(unknown))}")
-    if args.rounds < 1:  # no run: nothing to take the median of
-        ap.error(f"--rounds must be at least 1 (got {args.rounds})")
+    for name in ("rounds", "stream_rounds"):  # no run: nothing to take the median of
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(args, name)})")
     args.soak_targets = [t.strip() for t in args.soak_targets.split(",") if t.strip()]
     for name in ("target_cpu", "load_cpu"):
         value = getattr(args, name)
@@ -296,31 +299,42 @@ class Bench:
         return s
 
     def streams(self) -> None:
-        """Each configuration's stream run; a noisy one is run again once (within --retry-budget), the
-        quieter kept."""
+        """--stream-rounds interleaved rounds of every configuration's stream run (a noisy run is run
+        again once, within --retry-budget, the quieter kept). A p99 over one 8-second run moves with
+        whatever else the host does in those seconds, so each configuration is reported from its
+        run with the median TTFT p99; every run stays in the JSON (`stream_runs`)."""
         a = self.args
         self.mock.configure(ttft_ms=a.ttft_ms, itl_ms=a.itl_ms)
+        runs: dict[str, list[dict[str, Any]]] = {t.name: [] for t in self.targets}
         try:
-            for t in self.targets:
-                self.say(f"{t.name}: {a.streams} concurrent streams for {a.stream_seconds:g} s "
-                         f"(mock TTFT {a.ttft_ms:g} ms, ITL {a.itl_ms:g} ms)")
-                s = self.stream_run(t)
-                if s["samples"] and not s["quiet"] and self.retry_spent + a.stream_seconds <= a.retry_budget:
-                    self.say(f"  noisy (others {s['cpu']['others_cores']:.2f} cores), again")
-                    self.retry_spent += a.stream_seconds
-                    again = self.stream_run(t)
-                    if again["samples"] and again["cpu"]["others_cores"] < s["cpu"]["others_cores"]:
-                        s = again
-                self.results[t.name]["streams"] = s
-                if s["samples"]:
-                    self.say(f"  TTFT p50 {s['ttft_ms']['p50']:.2f} p99 {s['ttft_ms']['p99']:.2f} ms  "
-                             f"ITL p50 {s['itl_ms']['p50']:.3f} p99 {s['itl_ms']['p99']:.3f} ms  "
-                             f"{s['samples']} streams, {s['errors']} errors, "
-                             f"others {s['cpu']['others_cores']:.2f} cores")
-                else:
-                    self.say(f"  {s['error'][:300]}")
+            for i in range(a.stream_rounds):
+                for t in self.targets:
+                    self.say(f"{t.name}: {a.streams} concurrent streams for {a.stream_seconds:g} s "
+                             f"(mock TTFT {a.ttft_ms:g} ms, ITL {a.itl_ms:g} ms), round {i + 1}")
+                    runs[t.name].append(self.stream_once(t))
         finally:
             self.mock.configure(ttft_ms=0, itl_ms=0)
+        for name, done in runs.items():
+            self.results[name]["stream_runs"] = done
+            self.results[name]["streams"] = report.median_run(done)
+
+    def stream_once(self, t: configs.Target) -> dict[str, Any]:
+        a = self.args
+        s = self.stream_run(t)
+        if s["samples"] and not s["quiet"] and self.retry_spent + a.stream_seconds <= a.retry_budget:
+            self.say(f"  noisy (others {s['cpu']['others_cores']:.2f} cores), again")
+            self.retry_spent += a.stream_seconds
+            again = self.stream_run(t)
+            if again["samples"] and again["cpu"]["others_cores"] < s["cpu"]["others_cores"]:
+                s = again
+        if s["samples"]:
+            self.say(f"  TTFT p50 {s['ttft_ms']['p50']:.2f} p99 {s['ttft_ms']['p99']:.2f} ms  "
+                     f"ITL p50 {s['itl_ms']['p50']:.3f} p99 {s['itl_ms']['p99']:.3f} ms  "
+                     f"{s['samples']} streams, {s['errors']} errors, "
+                     f"others {s['cpu']['others_cores']:.2f} cores")
+        else:
+            self.say(f"  {s['error'][:300]}")
+        return s
 
     def soak_run(self) -> None:
         a = self.args

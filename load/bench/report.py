@@ -40,6 +40,16 @@ def aggregate(runs: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str
     return out, used
 
 
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Of several stream runs, the one with the median TTFT p99 (the upper median of an even count);
+    a failed run counts only when every run failed."""
+    done = [r for r in runs if r.get("samples")]
+    if not done:
+        return runs[-1]
+    ordered = sorted(done, key=lambda r: r["ttft_ms"]["p99"])
+    return ordered[len(ordered) // 2]
+
+
 def mean_cpu(runs: list[dict[str, Any]]) -> dict[str, Any]:
     n = len(runs)
     cores = len(runs[0]["cpu"]["core_busy"])
