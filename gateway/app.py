@@ -6,6 +6,7 @@ database); `/api/...` goes to the consoles' Starlette app; `/healthz` answers at
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import secrets
@@ -147,6 +148,11 @@ class Gateway:
                     log.exception("gateway start failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                # what start-up built (libraries, the schema, the cache) lives as long as the process:
+                # out of the collector's sight, a full collection stops walking ~80k objects, a
+                # 20-40 ms pause for every stream in flight
+                gc.collect()
+                gc.freeze()
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
                 await self.stop()

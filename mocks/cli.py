@@ -93,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"topapi mock: {exc}", file=sys.stderr)
         return 2
+    # what start-up built lives as long as the process: out of the collector's sight, a full
+    # collection no longer walks it (~20-40 ms with the specs loaded: a pause in every stream's pacing)
+    gc.collect()
+    gc.freeze()
 
     async def main() -> int:
         loop = asyncio.get_running_loop()

@@ -410,3 +410,20 @@ def test_median_run_of_the_stream_rounds() -> None:
     failed = {"samples": 0, "error": "refused"}
     assert report.median_run([failed, run(151.0)])["ttft_ms"]["p99"] == 151.0  # failures do not count
     assert report.median_run([failed]) is failed
+
+
+def test_derive_first_token_delay_from_the_stamped_streams() -> None:
+    def conf(p50: float, p99: float, late: dict | None) -> dict:
+        s = {"samples": 10, "ttft_ms": {"p50": p50, "p99": p99}, "itl_ms": {"p50": 20.0, "p99": 20.1}}
+        return {"c1": {"p50_ms": 0.1, "p99_ms": 1.0}, "streams": s | ({"first_token_late_ms": late} if late else {})}
+
+    results = {"direct": conf(151.0, 155.0, {"p50": 0.3, "p99": 1.8}),
+               "gateway": conf(151.4, 157.0, {"p50": 0.4, "p99": 2.2}),
+               "litellm": conf(900.0, 5000.0, None)}  # re-serialises the chunks: no stamps arrive
+    d = report.derive(results)
+    assert d["gateway"]["first_token_added_p99_ms"] == pytest.approx(0.4)
+    assert d["gateway"]["ttft_added_p99_ms"] == pytest.approx(2.0)
+    assert "first_token_added_p99_ms" not in d["litellm"]
+    rows = {c["name"]: c for c in report.targets(results, d, {})}
+    fwd = next(c for name, c in rows.items() if name.startswith("gateway first-token delay"))
+    assert fwd["passed"] is True and fwd["value"] == pytest.approx(0.4)

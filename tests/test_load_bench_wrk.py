@@ -239,6 +239,17 @@ def test_measure_lateness_from_send_stamps_and_odd_events() -> None:
                (1.002, content("a", bench_sent=1.0015)), (1.023, content("b", bench_sent=1.021))]
     s = streams.measure(0.5, 1.1, stamped)
     assert s.late_ms == pytest.approx([0.5, 2.0]) and s.tokens == 2 and s.ttft_ms == pytest.approx(502)
+    assert s.first_late_ms == pytest.approx(0.5)
+
+
+def test_first_token_lateness_skips_the_stamped_role_chunk() -> None:
+    """The bench's mock stamps every event, the role chunk (sent at once) too: the path's share of
+    TTFT is the lateness of the first event with content."""
+    stamped = [(0.1003, ROLE | {"bench_sent": 0.1}), (0.2504, content("a", bench_sent=0.25)),
+               (0.2708, content("b", bench_sent=0.27))]
+    s = streams.measure(0.0, 0.3, stamped)
+    assert s.first_late_ms == pytest.approx(0.4) and s.late_ms == pytest.approx([0.3, 0.4, 0.8])
+    assert streams.measure(0.0, 0.3, [(0.25, content("a"))]).first_late_ms is None
 
 
 def test_measure_without_content_is_an_error() -> None:
@@ -347,3 +358,30 @@ def test_streams_refuses_a_header_without_a_name_and_colon(value: str, capsys: p
 def test_streams_header_splits_at_the_first_colon() -> None:
     assert streams.header(" X-Key :  a:b ") == ("X-Key", "a:b")
     assert streams.header("x-empty:") == ("x-empty", "")
+
+
+async def test_the_bench_mock_stamps_each_streamed_event() -> None:
+    """mockproc --stamp-events: every JSON event of a paced stream starts with `bench_sent`, a
+    perf_counter() taken as it was sent; [DONE] and the rest of the event are untouched."""
+    import time
+
+    from load.bench import mockproc
+    from mocks.server import Ctx
+
+    original = Ctx._paced
+
+    async def frames(self, _frames):
+        yield b'data: {"a":1}\n\n'
+        yield b"data: [DONE]\n\n"
+
+    try:
+        Ctx._paced = frames
+        mockproc.stamp_events()
+        before = time.perf_counter()
+        out = [x async for x in Ctx._paced(None, [])]
+    finally:
+        Ctx._paced = original
+    first = orjson.loads(out[0][len(b"data: "):])
+    assert list(first) == ["bench_sent", "a"] and first["a"] == 1
+    assert before <= first["bench_sent"] <= time.perf_counter()
+    assert out[1] == b"data: [DONE]\n\n"

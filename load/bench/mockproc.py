@@ -1,4 +1,5 @@
-"""`python -m load.bench.mockproc [--memo-validation] FLAGS...`: `topapi mock openai FLAGS...` for the benchmark.
+"""`python -m load.bench.mockproc [--memo-validation] [--stamp-events] FLAGS...`: `topapi mock openai FLAGS...`
+for the benchmark (`--stamp-events`: see `stamp_events`).
 
 Without `--memo-validation` this is exactly `topapi mock openai`. With it, the mock's request
 schema check (`MockServer.check_request`, jsonschema over the OpenAPI document) runs once per
@@ -16,6 +17,7 @@ from typing import Any
 import orjson
 
 MEMO_SIZE = 1024  # distinct bodies remembered; the benchmark sends two
+STAMPED_PREFIX = b"data: {"
 
 
 def memoise_validation() -> None:
@@ -35,9 +37,33 @@ def memoise_validation() -> None:
     MockServer.check_request = check_request  # type: ignore[method-assign]
 
 
+def stamp_events() -> None:
+    """Every streamed JSON event gets `"bench_sent": time.perf_counter()` as its first member, taken
+    right before the event is written: CLOCK_MONOTONIC, one clock for every process of the machine,
+    so the stream client's arrival stamp minus it is how long the event took from the mock's
+    socket to the client, whatever path it took (the gateway relays events byte for byte). It
+    leaves out the mock's own lateness in pacing, which on a busy load core is the larger noise."""
+    import time
+
+    from mocks.server import Ctx
+
+    paced = Ctx._paced
+
+    async def stamped(self: Ctx, frames: Any) -> Any:
+        async for data in paced(self, frames):
+            if data.startswith(STAMPED_PREFIX):
+                data = b'data: {"bench_sent":%r,' % time.perf_counter() + data[len(STAMPED_PREFIX):]
+            yield data
+
+    Ctx._paced = stamped  # type: ignore[method-assign]
+
+
+FLAGS = {"--memo-validation": memoise_validation, "--stamp-events": stamp_events}
+
+
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["--memo-validation"]:
-        memoise_validation()
+    while argv[:1] and argv[0] in FLAGS:
+        FLAGS[argv[0]]()
         argv = argv[1:]
     from topapi.cli import main as topapi_main
 

@@ -44,7 +44,8 @@ class Sample:
     e2e_ms: float
     tokens: int
     usage: bool
-    late_ms: list[float]  # against load.bench.sseclock: client stamp - server send time, per token
+    late_ms: list[float]  # client stamp - `bench_sent` (sseclock; the bench's mock), per stamped event
+    first_late_ms: float | None = None  # the same for the first event with content: the path's share of TTFT
 
 
 def body(model: str, words: int) -> bytes:
@@ -60,6 +61,7 @@ def measure(t0: float, end: float, stamped: Iterable[tuple[float, Any]]) -> Samp
     events = 0
     usage_tokens: int | None = None
     late: list[float] = []
+    first_late = None
     for now, data in stamped:
         if not isinstance(data, dict):
             continue
@@ -72,6 +74,7 @@ def measure(t0: float, end: float, stamped: Iterable[tuple[float, Any]]) -> Samp
         if any((c.get("delta") or {}).get("content") for c in choices):
             if first is None:
                 first = now
+                first_late = (now - sent) * 1000 if sent is not None else None
             elif now - last > gap:
                 gap = now - last
             last = now
@@ -80,7 +83,8 @@ def measure(t0: float, end: float, stamped: Iterable[tuple[float, Any]]) -> Samp
         raise RuntimeError("the stream carried no content")
     n = usage_tokens or events
     itl = (last - first) / (n - 1) * 1000 if n > 1 else None
-    return Sample((first - t0) * 1000, itl, gap * 1000, (end - t0) * 1000, n, usage_tokens is not None, late)
+    return Sample((first - t0) * 1000, itl, gap * 1000, (end - t0) * 1000, n, usage_tokens is not None, late,
+                  first_late)
 
 
 async def one(session: aiohttp.ClientSession, url: str, payload: bytes, headers: dict[str, str]) -> Sample:
@@ -122,6 +126,7 @@ async def run(url: str, headers: dict[str, str], *, streams: int, seconds: float
         await asyncio.gather(*(worker(i, session) for i in range(streams)))
     itl = [s.itl_ms for s in samples if s.itl_ms is not None]
     late = [x for s in samples for x in s.late_ms]
+    first_late = [s.first_late_ms for s in samples if s.first_late_ms is not None]
     # the ITL error of a request: how much later its last token was seen than its first, per gap
     itl_err = [(s.late_ms[-1] - s.late_ms[0]) / (len(s.late_ms) - 1) for s in samples if len(s.late_ms) > 1]
     accuracy = {"lateness_ms": summary(late), "ttft_error_ms": summary([s.late_ms[0] for s in samples if s.late_ms]),
@@ -132,7 +137,8 @@ async def run(url: str, headers: dict[str, str], *, streams: int, seconds: float
             "stall_ms": summary([s.stall_ms for s in samples]), "e2e_ms": summary([s.e2e_ms for s in samples]),
             "tokens_mean": sum(s.tokens for s in samples) / len(samples) if samples else 0,
             "usage_share": sum(s.usage for s in samples) / len(samples) if samples else 0,
-            **({"accuracy": accuracy} if accuracy else {})}
+            **({"accuracy": accuracy} if accuracy else {}),
+            **({"first_token_late_ms": summary(first_late)} if first_late else {})}
 
 
 def header(text: str) -> tuple[str, str]:
