@@ -55,7 +55,7 @@ class Gateway:
         self.store: Any = None
         self.cache: Cache | None = None
         self.usage: UsageWriter | None = None
-        self.session = None
+        self.client: upstream.Client | None = None  # towards the nodes
         self.admin: Starlette | None = None
         self.affinity: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self.started = False
@@ -71,7 +71,7 @@ class Gateway:
                            pending_spend=self.usage.pending_spend)
         await self.cache.start()
         await self.usage.start()
-        self.session = upstream.Client(self.config)
+        self.client = upstream.Client(self.config)
         from .admin import routes as admin_routes
 
         self.admin = Starlette(routes=admin_routes(self.store, self.cache.invalidate,
@@ -93,8 +93,8 @@ class Gateway:
         if not self.started:
             return
         self.started = False
-        if self.session is not None:
-            await self.session.close()
+        if self.client is not None:
+            await self.client.close()
         await self.cache.stop()
         await self.usage.stop()  # drains every queued record
         await self.store.close()

@@ -236,7 +236,7 @@ class H1Client:
         self.connect_timeout_s, self.read_timeout_s = connect_timeout_s, read_timeout_s
         self.keepalive_s, self.max_idle = keepalive_s, max_idle_per_host
         self._idle: dict[tuple[str, str, int], list[_Conn]] = {}
-        self._targets: dict[str, tuple[tuple[str, str, int], str, str]] = {}  # url prefix cache
+        self._nodes: dict[str, tuple[tuple[str, str, int], str]] = {}  # "scheme://authority" -> (pool key, Host)
 
     async def request(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> Response:
         key, host_header, target = self._split(url)
@@ -307,14 +307,13 @@ class H1Client:
         base, sep, rest = url.partition("://")
         authority, slash, path = rest.partition("/")
         prefix = base + sep + authority
-        found = self._targets.get(prefix)
+        found = self._nodes.get(prefix)
         if found is None:
             parts = urlsplit(prefix)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise aiohttp.InvalidURL(url)
             port = parts.port or (443 if parts.scheme == "https" else 80)
-            found = ((parts.scheme, parts.hostname, port), authority.rpartition("@")[2], "")
-            self._targets[prefix] = found
+            found = self._nodes[prefix] = ((parts.scheme, parts.hostname, port), authority.rpartition("@")[2])
         return found[0], found[1], slash + path if slash else "/"
 
     async def close(self) -> None:

@@ -109,7 +109,7 @@ class Meter:
         return event
 
 
-def _load(data: bytes | None) -> Any:
+def load_json(data: bytes | None) -> Any:
     if not data:
         return None
     try:
@@ -133,7 +133,7 @@ class ChatMeter(Meter):
         if data == b"[DONE]":
             self.done = True
             return True
-        obj = _load(data)
+        obj = load_json(data)
         if not isinstance(obj, dict):
             return self._not_json(data)
         if "error" in obj:
@@ -165,7 +165,7 @@ class ResponsesMeter(Meter):
 
     def on_event(self, event: bytes) -> bool:
         data = _data(event)
-        obj = _load(data)
+        obj = load_json(data)
         if not isinstance(obj, dict):
             return self._not_json(data)
         kind = obj.get("type", "")
@@ -218,7 +218,7 @@ def _gemini_output(obj: dict[str, Any]) -> bool:
 class GeminiSseMeter(Meter):
     def on_event(self, event: bytes) -> bool:
         data = _data(event)
-        obj = _load(data)
+        obj = load_json(data)
         if not isinstance(obj, dict):
             return self._not_json(data)
         _note_gemini(self, obj)
@@ -289,7 +289,7 @@ class GeminiArrayMeter(Meter):
         return n % 2 == 1
 
     def _element(self, raw: bytes) -> None:
-        obj = _load(raw)
+        obj = load_json(raw)
         if not isinstance(obj, dict):
             self.broken = "the node sent an array element that is not a JSON object"
             return

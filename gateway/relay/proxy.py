@@ -24,7 +24,7 @@ from . import errors
 from .call import Call
 from .errors import RelayError
 from .http import Req
-from .meters import BrokenStream, Meter
+from .meters import BrokenStream, Meter, load_json
 
 if TYPE_CHECKING:
     from ..app import Gateway
@@ -56,10 +56,7 @@ class Answer:
     def json(self) -> Any:
         """The body as JSON, None when it is not JSON (a node's non-JSON error page)."""
         if self.parsed is _UNPARSED:
-            try:
-                self.parsed = orjson.loads(self.body)
-            except orjson.JSONDecodeError:
-                self.parsed = None
+            self.parsed = load_json(self.body)
         return self.parsed
 
 
@@ -81,7 +78,7 @@ async def send(gw: Gateway, call: Call, targets: list[Target], build: Callable[[
         headers = {**out.headers, **upstream.auth_headers(target), "accept-encoding": "identity"}
         resp: aiohttp.ClientResponse | None = None
         try:
-            resp = await gw.session.request(out.method, upstream.url(target, out.path), data=out.body,
+            resp = await gw.client.request(out.method, upstream.url(target, out.path), data=out.body,
                                             headers=headers)
             if resp.status in NODE_FAULT_STATUSES:
                 detail = (await resp.read())[:300].decode("utf-8", "replace")

@@ -68,7 +68,7 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.dialect: str = engine.dialect.name  # "sqlite" | "postgresql"
-        self._compiled: dict[int, tuple[Executable, str, tuple[str, ...]]] = {}
+        self._compiled: dict[Executable, tuple[str, tuple[str, ...]]] = {}  # statement -> (SQL, parameter order)
         database = engine.url.database or ""
         file_db = self.dialect == "sqlite" and database not in ("", ":memory:") and not database.startswith("file:")
         self._sqlite_writer = _SqliteWriter(database) if file_db else None
@@ -134,7 +134,7 @@ class Store:
 
     async def one(self, query: Executable) -> dict[str, Any] | None:
         """The first row of a query as a dict, or None."""
-        async with self.engine.connect() as conn:
+        async with self.read() as conn:
             row = (await conn.execute(query)).first()
         return row_dict(row) if row else None
 
@@ -145,8 +145,11 @@ class Store:
         file a dedicated connection does the whole transaction in one hop to its own thread
         (through the pool, aiosqlite made some 16 thread round trips per transaction). A unique
         violation raises sqlalchemy's IntegrityError on either database."""
-        compiled = [(sql, [tuple(row[k] for k in keys) for row in rows]) for stmt, rows in steps if rows
-                    for sql, keys in (self._compile(stmt),)]
+        compiled = []
+        for stmt, rows in steps:
+            if rows:
+                sql, keys = self._compile(stmt)
+                compiled.append((sql, [tuple(row[k] for k in keys) for row in rows]))
         if not compiled:
             return
         if self._sqlite_writer is not None:
@@ -157,11 +160,11 @@ class Store:
                 await conn.exec_driver_sql(sql, rows)
 
     def _compile(self, stmt: Executable) -> tuple[str, tuple[str, ...]]:
-        found = self._compiled.get(id(stmt))
-        if found is None or found[0] is not stmt:
+        found = self._compiled.get(stmt)
+        if found is None:
             c = stmt.compile(dialect=self.engine.dialect)
-            found = self._compiled[id(stmt)] = (stmt, c.string, tuple(c.positiontup or ()))
-        return found[1], found[2]
+            found = self._compiled[stmt] = (c.string, tuple(c.positiontup or ()))
+        return found
 
     async def close(self) -> None:
         if self._sqlite_writer is not None:
