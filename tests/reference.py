@@ -1,4 +1,4 @@
-"""Validation against the official reference documents in ../shared/reference (cross-checks only).
+"""Validation against the official reference documents (copies of ../shared/reference in tests/data/shared).
 
 The official OpenAI document is 3 MB: it is parsed once per test session. It is OpenAPI 3.1
 (JSON Schema 2020-12) but still has OpenAPI 3.0 `nullable: true` in places, which is turned
