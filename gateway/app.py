@@ -24,8 +24,9 @@ from specs.errors import admin_error
 from . import upstream
 from .cache import Cache
 from .config import GatewayConfig
-from .relay import dispatch
+from .relay import controller
 from .relay.call import Call
+from .relay.context import RelayContext
 from .relay.policy import RateLimiter
 from .routing import Router
 from .store import accounts, db
@@ -58,6 +59,7 @@ class Gateway:
         self.client: upstream.Client | None = None  # towards the nodes
         self.admin: Starlette | None = None
         self.affinity: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self.relay: RelayContext | None = None  # what the request path sees of the gateway
         self.started = False
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
@@ -77,6 +79,10 @@ class Gateway:
         self.admin = Starlette(routes=admin_routes(self.store, self.cache.invalidate,
                                                    session_ttl_s=self.config.session_ttl_s),
                                exception_handlers={HTTPException: _admin_http_error})
+        self.relay = RelayContext(
+            cache=self.cache, router=self.router, limiter=self.limiter, client=self.client, store=self.store,
+            max_body_bytes=self.config.max_body_bytes, max_attempts=self.config.max_attempts,
+            record=self.record, remember_response=self.remember_response, response_node=self.response_node)
         self.started = True
 
     async def ensure_admin(self) -> None:
@@ -134,7 +140,7 @@ class Gateway:
                             "headers": [(b"content-type", b"application/json")]})
                 await send({"type": "http.response.body", "body": body})
             else:
-                await dispatch.handle(self, scope, receive, send)
+                await controller.handle(self.relay, scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 

@@ -1,69 +1,55 @@
-"""Which handler serves a relay path, and the one place a request's outcome is settled.
+"""Which dialect serves a relay path: the route tables.
 
-Paths are normalised first (`//v1/images/edits` works). Every authenticated request to a
-model endpoint leaves exactly one usage record, whatever happens: success, refusal,
-upstream failure, a stream cut half way, or a client that goes away.
+Paths are normalised first (`//v1/images/edits` works); `controller.handle` runs the matched
+dialect through the request path.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-import orjson
-
-from . import endpoints, errors, videos
-from .call import Call
-from .errors import RelayError
-from .http import JSON_HEADERS, DisconnectWatch, Req, normalise_path
-
-if TYPE_CHECKING:
-    from ..app import Gateway
-
-log = logging.getLogger("topapi.gateway.relay")
-WATCH_AFTER_S = 0.05  # a client that leaves is noticed at most this late (see DisconnectWatch)
-
-Handler = Callable[["Gateway", Req, Call], Awaitable[None]]
+from .dialects import chat, gemini, images, models, responses, videos
+from .dialects.base import Dialect
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    handler: Handler
+    op: Dialect  # parses, renders and meters the request in its wire format
     endpoint: str  # name in usage records
-    dialect: str  # error shape: openai | gemini
     record: bool = True  # model lists are answered locally: no usage record
+
+    @property
+    def dialect(self) -> str:
+        """The error shape: openai | gemini."""
+        return self.op.errors
 
 
 STATIC: dict[tuple[str, str], Route] = {
-    ("POST", "/v1/getModelList"): Route(endpoints.openai_models, "getModelList", "openai", False),
-    ("GET", "/v1/models"): Route(endpoints.openai_models, "models", "openai", False),
-    ("GET", "/responses/v1/models"): Route(endpoints.openai_models, "models", "openai", False),
-    ("POST", "/v1/chat/completions"): Route(endpoints.chat, "chat.completions", "openai"),
-    ("POST", "/v1/responses"): Route(endpoints.responses, "responses", "openai"),
-    ("POST", "/responses/v1/responses"): Route(endpoints.responses, "responses", "openai"),
-    ("POST", "/v1/images/generations"): Route(endpoints.image_generations, "images.generations", "openai"),
-    ("POST", "/v1/images/edits"): Route(endpoints.image_edits, "images.edits", "openai"),
-    ("POST", "/v1/videos"): Route(videos.create, "videos.create", "openai"),
-    ("GET", "/v1/videos"): Route(videos.list_jobs, "videos.list", "openai", False),
+    ("POST", "/v1/getModelList"): Route(models.OPENAI_LIST, "getModelList", False),
+    ("GET", "/v1/models"): Route(models.OPENAI_LIST, "models", False),
+    ("GET", "/responses/v1/models"): Route(models.OPENAI_LIST, "models", False),
+    ("POST", "/v1/chat/completions"): Route(chat.COMPLETIONS, "chat.completions"),
+    ("POST", "/v1/responses"): Route(responses.RESPONSES, "responses"),
+    ("POST", "/responses/v1/responses"): Route(responses.RESPONSES, "responses"),
+    ("POST", "/v1/images/generations"): Route(images.GENERATIONS, "images.generations"),
+    ("POST", "/v1/images/edits"): Route(images.EDITS, "images.edits"),
+    ("POST", "/v1/videos"): Route(videos.CREATE, "videos.create"),
+    ("GET", "/v1/videos"): Route(videos.LIST, "videos.list", False),
 }
 GEMINI_PREFIXES = ("/gemini/v1beta/models", "/v1beta/models", "/gemini/v1/models")
 GEMINI_METHODS = {"generateContent": "gemini.generateContent",
                   "streamGenerateContent": "gemini.streamGenerateContent",
                   "countTokens": "gemini.countTokens"}
 VIDEO_ROUTES = {
-    ("GET", ""): Route(videos.retrieve, "videos.retrieve", "openai"),
-    ("DELETE", ""): Route(videos.delete, "videos.delete", "openai"),
-    ("GET", "/content"): Route(videos.content, "videos.content", "openai"),
-    ("POST", "/content"): Route(videos.content, "videos.content", "openai"),
-    ("POST", "/remix"): Route(videos.remix, "videos.remix", "openai"),
+    ("GET", ""): Route(videos.RETRIEVE, "videos.retrieve"),
+    ("DELETE", ""): Route(videos.DELETE, "videos.delete"),
+    ("GET", "/content"): Route(videos.CONTENT, "videos.content"),
+    ("POST", "/content"): Route(videos.CONTENT, "videos.content"),
+    ("POST", "/remix"): Route(videos.REMIX, "videos.remix"),
 }
-GEMINI_LIST = Route(endpoints.gemini_models, "gemini.models", "gemini", False)
-GEMINI_GET = Route(endpoints.gemini_model, "gemini.models", "gemini", False)
-GEMINI_CALLS = {verb: Route(endpoints.gemini, name, "gemini") for verb, name in GEMINI_METHODS.items()}
+GEMINI_LIST = Route(models.GEMINI_LIST, "gemini.models", False)
+GEMINI_GET = Route(models.GEMINI_GET, "gemini.models", False)
+GEMINI_CALLS = {verb: Route(gemini.GENERATE, name) for verb, name in GEMINI_METHODS.items()}
 # google-genai's default api_version is v1: with the gateway root as its base URL it posts to
 # /v1/models/{model}:generateContent. Only the `:verb` form is Gemini's under /v1/models (the
 # list and GET /v1/models/{id} there are OpenAI's).
@@ -116,57 +102,3 @@ def match(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
         if found is not None:
             return found
     return None, {}, False
-
-
-async def handle(gw: Gateway, scope, receive, send) -> None:
-    path = normalise_path(scope["path"])
-    method = scope["method"]
-    route, params, known = match(method, path)
-    dialect = route.dialect if route else dialect_of(path)
-    req = Req(scope, receive, send, path, params, dialect)
-    if route is None:
-        status = 405 if known else 404
-        text = (f"Method {method} is not allowed on {path}" if known
-                else f"Unknown route: {method} {path}")
-        await req.respond(status, errors.body(dialect, status, text, code="unknown_url" if status == 404 else None))
-        return
-    call = Call(route.endpoint, dialect)
-    req.request_id = call.request_id
-    task = asyncio.current_task()
-    watch: DisconnectWatch | None = None
-    try:
-        await req.read_body(gw.config.max_body_bytes)
-        watch = DisconnectWatch(req, task, WATCH_AFTER_S)
-        await route.handler(gw, req, call)
-    except RelayError as exc:
-        call.fail(exc.status, exc.outcome, exc.message)
-        if not req.started:
-            extra = [(k.encode(), v.encode()) for k, v in exc.headers.items()]
-            await req.respond(exc.status, errors.body(dialect, exc.status, exc.message, exc.code, exc.param),
-                              [*JSON_HEADERS, *extra])
-    except orjson.JSONEncodeError as exc:  # e.g. a body nested deeper than orjson re-encodes
-        call.fail(400, "rejected", str(exc))
-        if not req.started:
-            await req.respond(400, errors.body(dialect, 400, f"the request body cannot be relayed: {exc}"))
-    except asyncio.CancelledError:
-        if not req.disconnected:
-            call.fail(503, "cancelled", "the gateway is shutting down")
-            raise
-        task.uncancel()
-        call.fail(499, "cancelled", "the client went away")
-    except Exception as exc:  # a bug: log it, answer 500 without a trace
-        log.exception("relay %s %s failed", method, path)
-        call.fail(500, "error", f"{type(exc).__name__}: {exc}")
-        if not req.started:
-            await req.respond(500, errors.body(dialect, 500, "internal error in the gateway"))
-        elif not req.finished:
-            with contextlib.suppress(Exception):
-                await req.end()
-    finally:
-        if watch is not None:
-            watch.stop()
-        if route.record and call.user is not None:
-            if call.outcome == "ok" and call.status >= 400:  # a node's own error answer, relayed as is
-                call.outcome = "rejected" if call.status < 500 else "upstream_error"
-                call.error = call.error or f"the node answered HTTP {call.status}"
-            await gw.record(call)

@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from specs import streams
+
 
 def _split(buf: bytes) -> tuple[list[bytes], bytes]:
     """Whole SSE events (each with its terminator) and the incomplete rest."""
@@ -130,35 +132,18 @@ class ChatMeter(Meter):
 
     def on_event(self, event: bytes) -> bool:
         data = _data(event)
-        if data == b"[DONE]":
+        if data == streams.DONE:
             self.done = True
             return True
         obj = load_json(data)
         if not isinstance(obj, dict):
             return self._not_json(data)
-        if "error" in obj:
-            self.upstream_error = str((obj.get("error") or {}).get("message", "upstream error"))
-        usage = obj.get("usage")
-        if usage:
-            self.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-            self.completion_tokens = int(usage.get("completion_tokens") or 0)
-            self.has_usage = True
-        choices = obj.get("choices")
-        if choices:
-            for c in choices:
-                d = c.get("delta") or {}
-                if d.get("content") or d.get("tool_calls") or d.get("reasoning_content") or d.get("refusal"):
-                    self.output_events += 1
-                    break
-        elif usage and not self.want_usage:
-            return False  # the usage-only chunk the client did not ask for
-        return True
+        _note(self, streams.Chat, obj)
+        # False drops the usage-only chunk the client did not ask for
+        return bool(obj.get("choices") or not obj.get("usage") or self.want_usage)
 
 
 class ResponsesMeter(Meter):
-    OUTPUT = (b"response.output_text.delta", b"response.function_call_arguments.delta",
-              b"response.reasoning_text.delta", b"response.refusal.delta")
-
     def __init__(self) -> None:
         super().__init__()
         self.response_id: str | None = None
@@ -168,51 +153,33 @@ class ResponsesMeter(Meter):
         obj = load_json(data)
         if not isinstance(obj, dict):
             return self._not_json(data)
-        kind = obj.get("type", "")
-        if kind.encode() in self.OUTPUT:
-            self.output_events += 1
-        elif kind == "response.created":
+        if obj.get("type") == "response.created":
             self.response_id = (obj.get("response") or {}).get("id")
-        elif kind in ("response.completed", "response.incomplete", "response.failed"):
-            resp = obj.get("response") or {}
-            usage = resp.get("usage")
-            if usage:
-                self.prompt_tokens = int(usage.get("input_tokens") or 0)
-                self.completion_tokens = int(usage.get("output_tokens") or 0)
-                self.has_usage = True
-            if kind == "response.failed":
-                self.upstream_error = str((resp.get("error") or {}).get("message", "response failed"))
-        elif kind == "error":
-            self.upstream_error = str(obj.get("message", "upstream error"))
+        else:
+            _note(self, streams.Responses, obj)
         return True
 
 
+def _note(meter: Meter, sem: Any, obj: dict[str, Any]) -> None:
+    """One decoded event, as specs/streams.py defines it: error, output, usage."""
+    error = sem.error(obj)
+    if error is not None:
+        meter.upstream_error = error
+    if sem.output(obj):
+        meter.output_events += 1
+    usage = sem.usage(obj)
+    if usage is not None:
+        meter.prompt_tokens, meter.completion_tokens = usage
+        meter.has_usage = True
+
+
 def gemini_usage(obj: dict[str, Any]) -> tuple[int, int] | None:
-    meta = obj.get("usageMetadata")
-    if not meta:
-        return None
-    out = int(meta.get("candidatesTokenCount") or 0) + int(meta.get("thoughtsTokenCount") or 0)
-    return int(meta.get("promptTokenCount") or 0), out
+    return streams.Gemini.usage(obj)
 
 
 def _note_gemini(meter: Meter, obj: dict[str, Any]) -> None:
     """One GenerateContentResponse (an SSE event or an array element): error, output, usage."""
-    if "error" in obj:
-        meter.upstream_error = str((obj.get("error") or {}).get("message", "upstream error"))
-    if _gemini_output(obj):
-        meter.output_events += 1
-    found = gemini_usage(obj)
-    if found:
-        meter.prompt_tokens, meter.completion_tokens = found
-        meter.has_usage = True
-
-
-def _gemini_output(obj: dict[str, Any]) -> bool:
-    for cand in obj.get("candidates") or ():
-        for part in (cand.get("content") or {}).get("parts") or ():
-            if part.get("text") or part.get("functionCall"):
-                return True
-    return False
+    _note(meter, streams.Gemini, obj)
 
 
 class GeminiSseMeter(Meter):

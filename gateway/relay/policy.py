@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from ..cache import Cache, KeyInfo, UserInfo
 from .errors import RelayError
 from .http import Req
+
+if TYPE_CHECKING:
+    from .call import Call
+    from .context import RelayContext
+    from .dialects.base import Dialect
 
 
 def key_of(req: Req, gemini: bool) -> str | None:
@@ -86,3 +92,17 @@ def authorize(cache: Cache, limiter: RateLimiter, key: KeyInfo, user: UserInfo, 
     if wait > 0:
         raise RelayError(429, f"Rate limit reached: {key.rpm} requests per minute for this key",
                          code="rate_limit_exceeded", headers={"retry-after": str(max(1, math.ceil(wait)))})
+
+
+def admit(ctx: RelayContext, req: Req, call: Call, dialect: Dialect, model: Any) -> str:
+    """Model policy, then the model's kind against the dialect. Sets the call's model and its info."""
+    if not isinstance(model, str) or not model:
+        raise RelayError(400, "model is required and must be a string", param="model", code="missing_model")
+    call.model = model
+    authorize(ctx.cache, ctx.limiter, call.key, call.user, model)
+    call.model_info = info = ctx.cache.models[model]
+    # a model of another kind is served by nodes of another API: the request would reach, say, a
+    # Sora node's /chat/completions and the client get that node's error, in the wrong dialect
+    if dialect.kinds is not None and info.kind not in dialect.kinds:
+        raise dialect.wrong_kind(req, model, info.kind)
+    return model

@@ -27,7 +27,7 @@ from .http import Req
 from .meters import BrokenStream, Meter, load_json
 
 if TYPE_CHECKING:
-    from ..app import Gateway
+    from .context import RelayContext
 
 NODE_FAULT_STATUSES = upstream.RETRY_STATUSES | {401, 403}
 STREAM_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
@@ -60,7 +60,7 @@ class Answer:
         return self.parsed
 
 
-async def send(gw: Gateway, call: Call, targets: list[Target], build: Callable[[Target], Outbound], *,
+async def send(ctx: RelayContext, call: Call, targets: list[Target], build: Callable[[Target], Outbound], *,
                stream: bool = False) -> Answer:
     """Try the targets in order until one answers; raise RelayError when none does."""
     if not targets:
@@ -69,8 +69,8 @@ async def send(gw: Gateway, call: Call, targets: list[Target], build: Callable[[
     problems: list[str] = []
     retry_after: str | None = None
     all_429 = True
-    for target in targets[: gw.config.max_attempts]:
-        if not gw.router.acquire(target):
+    for target in targets[: ctx.max_attempts]:
+        if not ctx.router.acquire(target):
             continue
         call.attempts += 1
         call.node = target.name
@@ -78,7 +78,7 @@ async def send(gw: Gateway, call: Call, targets: list[Target], build: Callable[[
         headers = {**out.headers, **upstream.auth_headers(target), "accept-encoding": "identity"}
         resp: aiohttp.ClientResponse | None = None
         try:
-            resp = await gw.client.request(out.method, upstream.url(target, out.path), data=out.body,
+            resp = await ctx.client.request(out.method, upstream.url(target, out.path), data=out.body,
                                             headers=headers)
             if resp.status in NODE_FAULT_STATUSES:
                 detail = (await resp.read())[:300].decode("utf-8", "replace")
@@ -87,7 +87,7 @@ async def send(gw: Gateway, call: Call, targets: list[Target], build: Callable[[
                     retry_after = resp.headers.get("retry-after", retry_after)
                 problems.append(f"{target.name}: HTTP {resp.status} {detail}")
                 resp.release()
-                gw.router.failure(target)
+                ctx.router.failure(target)
                 continue
             parsed = _UNPARSED
             if stream and resp.status == 200:
@@ -104,17 +104,17 @@ async def send(gw: Gateway, call: Call, targets: list[Target], build: Callable[[
             problems.append(f"{target.name}: {type(exc).__name__} {exc}".strip())
             if resp is not None:
                 resp.close()
-            gw.router.failure(target)
+            ctx.router.failure(target)
             continue
         except asyncio.CancelledError:
             if resp is not None:
                 resp.close()
-            gw.router.abandon(target)
+            ctx.router.abandon(target)
             raise
         if resp.status < 500:
-            gw.router.success(target)
+            ctx.router.success(target)
         else:  # a 5xx relayed as is (501, 505...): no verdict, but a half-open probe slot is freed
-            gw.router.abandon(target)
+            ctx.router.abandon(target)
         return Answer(target, resp, first, parsed)
     summary = "; ".join(problems) or "every node serving it is paused by its circuit breaker"
     if problems and all_429:
@@ -144,7 +144,7 @@ def passthrough_headers(resp: aiohttp.ClientResponse, *, stream: bool = False) -
     return hs + STREAM_HEADERS if stream else hs
 
 
-async def relay_stream(gw: Gateway, req: Req, call: Call, answer: Answer, meter: Meter, dialect: str) -> None:
+async def relay_stream(ctx: RelayContext, req: Req, call: Call, answer: Answer, meter: Meter, dialect: str) -> None:
     """Forward the stream event by event; on a mid-stream failure, end it with an error event."""
     resp = answer.response
     call.status = resp.status
@@ -168,7 +168,7 @@ async def relay_stream(gw: Gateway, req: Req, call: Call, answer: Answer, meter:
         if meter.upstream_error:
             call.fail(resp.status, "upstream_error", meter.upstream_error)
     except (*upstream.TRANSPORT_ERRORS, BrokenStream) as exc:
-        gw.router.failure(answer.target)
+        ctx.router.failure(answer.target)
         message = f"The upstream node failed in the middle of the stream ({_reason(exc)})"
         call.fail(resp.status, "upstream_error" if isinstance(exc, BrokenStream) else "cut", message)
         await req.write(meter.error_tail(errors.stream_event(dialect, message, sequence_number=meter.events)))
