@@ -2,6 +2,10 @@
 
 OpenAPI 3.1 schemas are JSON Schema 2020-12, so a document's components are
 validated with jsonschema directly; `$ref`s resolve within and across our documents.
+`is_valid` asks a compiled validator (jsonschema-rs, ~2 us for a chat request against
+~500 us for jsonschema) first: the mocks check every request with it, and a mock that
+spends half a millisecond per request is what a load test would measure. jsonschema
+stays the source of the verdict where the two differ, and of every error message.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import functools
 from typing import Any
 
 import jsonschema
+import jsonschema_rs
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -57,5 +62,17 @@ def validate(name: str, schema: str, instance: Any) -> None:
         raise SchemaError(f"{name}#{schema}: " + "; ".join(problems[:20]))
 
 
+@functools.cache
+def _compiled(name: str, schema: str) -> jsonschema_rs.Draft202012Validator:
+    """The same schema compiled by jsonschema-rs. It checks `uri` and `date-time` formats, which
+    jsonschema checks only with optional packages installed: where it refuses, jsonschema decides."""
+    validator(name, schema)  # the same KeyError for an unknown schema
+    registry = jsonschema_rs.Registry([(documents.path(n).as_uri(), documents.load(n)) for n in documents.names()])
+    return jsonschema_rs.Draft202012Validator(
+        {"$ref": f"{documents.path(name).as_uri()}#/components/schemas/{schema}"},
+        registry=registry, validate_formats=True)
+
+
 def is_valid(name: str, schema: str, instance: Any) -> bool:
-    return validator(name, schema).is_valid(instance)
+    """jsonschema's verdict, in microseconds for a valid instance (the common case)."""
+    return _compiled(name, schema).is_valid(instance) or validator(name, schema).is_valid(instance)

@@ -59,8 +59,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="before measuring, wait up to this long for the machine to be quiet")
     ap.add_argument("--target-cpu", default="0", help="core of the process under test ('none': no pinning)")
     ap.add_argument("--load-cpu", default="1", help="core of wrk, the mock, the stream client, py-spy")
-    ap.add_argument("--mock-validation", choices=("memo", "full"), default="memo",
-                    help="memo: the mock checks each distinct body once (see load/bench/mockproc.py)")
     ap.add_argument("--litellm", help="the litellm executable (default: PATH, then /tmp/litellm-venv)")
     ap.add_argument("--portkey", help="directory with node_modules/@portkey-ai/gateway (default: /tmp/portkey, .)")
     ap.add_argument("--json", type=Path, default=None, help="default: docs/bench-<UTC date>.json")
@@ -102,8 +100,8 @@ class Bench:
     # -- set-up ------------------------------------------------------------------------------------------
     def start(self) -> None:
         a = self.args
-        self.mock = configs.Mock(cpu=a.load_cpu, log_dir=self.logs, memo_validation=a.mock_validation == "memo")
-        self.say(f"mock on {self.mock.url} (core {a.load_cpu}, validation: {a.mock_validation})")
+        self.mock = configs.Mock(cpu=a.load_cpu, log_dir=self.logs)
+        self.say(f"mock on {self.mock.url} (core {a.load_cpu})")
         for name in a.targets:
             try:
                 target = self.launch(name)

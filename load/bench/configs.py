@@ -44,11 +44,10 @@ class Target:
 class Mock:
     """`topapi mock openai` in its own process, zero latency until told otherwise (`configure`)."""
 
-    def __init__(self, *, cpu: int | None, log_dir: Path, memo_validation: bool, stamp_events: bool = True) -> None:
+    def __init__(self, *, cpu: int | None, log_dir: Path, stamp_events: bool = True) -> None:
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
-        flags = ["--memo-validation"] if memo_validation else []
-        flags += ["--stamp-events"] if stamp_events else []
+        flags = ["--stamp-events"] if stamp_events else []
         self.proc = Proc("mock", [sys.executable, "-m", "load.bench.mockproc", *flags, "--port", str(self.port),
                                   "--host", HOST], cpu=cpu, log_dir=log_dir)
         self.proc.wait_http(self.url + "/_mock/stats", 30)

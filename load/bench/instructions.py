@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         print("valgrind (with callgrind_control) is not installed: apt-get install -y valgrind", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="topapi-instr-"))
-    mock = configs.Mock(cpu=None, log_dir=work, memo_validation=True)
+    mock = configs.Mock(cpu=None, log_dir=work)
     results: dict[str, float] = {}
     try:
         for name in names:
