@@ -14,21 +14,39 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from . import report
-from .context import Target
+from . import config, report
+from .causes import root_causes
+from .context import Ctx, Target
 from .registry import select
 from .runner import run, summary
 from .schemathesis_run import PHASES
+from .surfaces import PROFILES, SURFACES, Found, Unreachable, run_probe
 
 DEMO_VIDEO_DEADLINE_S = 60.0  # the demo's mock renders a video in 1.5 s: a stuck job fails in a minute
 
 
+_PARSER: argparse.ArgumentParser | None = None
+
+
 def register(sub: argparse._SubParsersAction) -> None:
+    global _PARSER
     p = sub.add_parser("check", help="run the conformance suite against a gateway", description=(
         "Check a gateway against the wire contract: schemathesis over specs/, protocol checks, the official "
-        "SDKs, and (with admin credentials) the consoles' flow. With no --base-url, start the demo stack and "
-        "check it. Exit code 0 only when every check passes."))
+        "SDKs, and (with admin credentials) the consoles' flow. With --base-url the target is probed first "
+        "and only the surfaces it offers are judged (--profile auto); with none, the demo stack is started and "
+        "everything is required (--profile topapi). Exit code 0 only when every check that ran passed."))
+    _PARSER = p
+    p.add_argument("--config", type=Path, help="a TOML file holding any of these flags by their long names "
+                   "(`base-url = ...`, `[headers]`); ${VAR} reads the environment. Flags given here win")
     p.add_argument("--base-url", help="the gateway's root, e.g. https://staging.example.com")
+    p.add_argument("--profile", choices=sorted(PROFILES), help="which surfaces are required: auto (the default "
+                   "with --base-url: what the probe finds is run, nothing is required), topapi (the default for "
+                   "the demo stack: everything), openai (the official OpenAI surfaces), gemini, all (every "
+                   "official surface required; the guide's forms and consoles when offered)")
+    p.add_argument("--require", help=f"comma-separated surfaces that must be offered ({', '.join(SURFACES)})")
+    p.add_argument("-H", "--header", action="append", metavar="'NAME: VALUE'",
+                   help="a header sent with every request (repeatable), e.g. -H 'x-portkey-provider: openai'; "
+                   "${VAR} in the value reads the environment (and is redacted in reports)")
     p.add_argument("--api-key", default=os.environ.get("TOPAPI_API_KEY"), help="a key (default: $TOPAPI_API_KEY)")
     p.add_argument("--admin-user", default=os.environ.get("TOPAPI_ADMIN_USER"))
     p.add_argument("--admin-password", default=os.environ.get("TOPAPI_ADMIN_PASSWORD"))
@@ -52,22 +70,46 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
-def preflight(target: Target) -> str | None:
-    """One clear message when the target is down or refuses the key; None when it is usable."""
+def probe(target: Target) -> tuple[Found | None, str | None]:
+    """What the target offers and which key forms it accepts; or one clear message when it is down, refuses
+    the key, or offers none of the surfaces."""
+    ctx = Ctx(target)
+    models = {"chat": target.chat_model, "image": target.image_model, "video": target.video_model,
+              "gemini": target.gemini_model}
+
+    def send(method: str, path: str, body: object, form: str) -> httpx.Response:
+        return ctx.request(method, path, json=body, auth=form, timeout=min(target.timeout_s, 15.0))
+
     try:
-        r = httpx.get(target.root + "/v1/models", headers={"Authorization": f"Bearer {target.api_key}"}, timeout=10)
-    except httpx.HTTPError as exc:
-        return f"cannot reach {target.root}: {type(exc).__name__}: {exc or 'no answer'}"
-    if r.status_code in (401, 403):
-        return f"{target.root} refused the API key (HTTP {r.status_code} on GET /v1/models): check --api-key"
-    if r.status_code >= 500:
-        return f"{target.root} answered HTTP {r.status_code} on GET /v1/models: is it healthy?"
-    return None
+        found = run_probe(send, models)
+    except Unreachable as exc:
+        return None, f"cannot reach {target.root}: {exc}"
+    finally:
+        ctx.close()
+    if found.refused:
+        seen = "; ".join(e for ev in found.form_evidence.values() for e in ev)
+        return found, f"{target.root} refused the API key in every form (HTTP 401 ...: {seen}): check --api-key"
+    if not found.offered:
+        return found, f"{target.root} offers none of the surfaces (every probe answered 404/405): is it the root URL?"
+    return found, None
 
 
 def main(args: argparse.Namespace) -> int:
     # CI logs are not terminals: give the table room instead of rich's 80-column default
     console = Console(width=None if sys.stdout.isatty() else 160)
+    args.secrets = {}
+    try:
+        if getattr(args, "config", None):
+            assert _PARSER is not None
+            config.apply(_PARSER, args, config.load(args.config), args.secrets)
+        args.headers = dict(config.parse_header(h, args.secrets) for h in args.header or [])
+        args.require = [s.strip() for s in (args.require or "").split(",") if s.strip()]
+        unknown = [s for s in args.require if s not in SURFACES]
+        if unknown:
+            raise config.ConfigError(f"--require: unknown surface {', '.join(unknown)} (known: {', '.join(SURFACES)})")
+    except config.ConfigError as exc:
+        console.print(f"[red]topapi check: {exc}[/]", highlight=False)
+        return 2
     try:
         checks = select([p.strip() for p in args.only.split(",") if p.strip()] if args.only else None)
     except ValueError as exc:
@@ -75,7 +117,9 @@ def main(args: argparse.Namespace) -> int:
         return 2
     if args.list:
         for c in checks:
-            console.print(f"{c.id:38s} {c.layer:9s} {c.description}")
+            needs = ",".join(c.surfaces) or "-"
+            console.print(f"{c.id:32s} {c.layer:9s} {needs:28s} {c.description}"
+                          + (f" [needs {', '.join(c.needs)}]" if c.needs else ""), highlight=False, markup=False)
         return 0
     demo = None
     if not args.base_url:
@@ -93,6 +137,7 @@ def main(args: argparse.Namespace) -> int:
         args.base_url, args.api_key = info["base_url"], info["api_key"]
         args.video_deadline = args.video_deadline or DEMO_VIDEO_DEADLINE_S
         args.admin_user, args.admin_password = acc["username"], acc["password"]
+        args.profile = args.profile or "topapi"
     try:
         return _check(args, checks, console)
     finally:
@@ -110,14 +155,25 @@ def _check(args: argparse.Namespace, checks, console: Console) -> int:
         console.print(f"[red]topapi check: unknown schema phase {', '.join(unknown)} (known: {', '.join(PHASES)})[/]")
         return 2
     knobs = {"video_deadline_s": args.video_deadline} if args.video_deadline else {}
+    profile = args.profile or "auto"
+    required, in_profile = PROFILES[profile]
+    required = list(dict.fromkeys([*required, *args.require]))
     target = Target(args.base_url, args.api_key, args.admin_user, args.admin_password,
                     chat_model=args.chat_model, image_model=args.image_model, video_model=args.video_model,
                     gemini_model=args.gemini_model, timeout_s=args.timeout, max_examples=args.max_examples,
-                    schema_phases=phases, schema_budget_s=args.schema_budget, schema_seed=args.seed, **knobs)
-    problem = preflight(target)
+                    schema_phases=phases, schema_budget_s=args.schema_budget, schema_seed=args.seed,
+                    headers=args.headers, secrets=args.secrets, required=required,
+                    in_profile=None if set(in_profile) == set(SURFACES) else list(dict.fromkeys([*in_profile,
+                                                                                                 *required])),
+                    **knobs)
+    found, problem = probe(target)
     if problem:
-        console.print(f"[red]topapi check: {problem}[/]")
+        console.print(f"[red]topapi check: {problem}[/]", highlight=False)
         return 2
+    assert found is not None
+    target.offered = list(found.offered)
+    target.forms = found.chosen_forms()
+    report.surfaces_table(found.to_dict(), required, target.in_profile, profile, console)
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     failed_ids: list[str] = []
@@ -126,17 +182,19 @@ def _check(args: argparse.Namespace, checks, console: Console) -> int:
         task = progress.add_task("", total=len(checks))
 
         def done(res) -> None:
-            if not res.ok:
+            if res.status in ("failed", "error"):
                 failed_ids.append(res.id)
             progress.update(task, advance=1,
                             description=f"{res.id} {res.status}" + (f"  ({len(failed_ids)} failing)" if failed_ids else ""))
 
-        results = run(target, checks, workers=args.workers, on_done=done)
+        results = run(target, checks, workers=args.workers, on_done=done, evidence=found.evidence)
     elapsed = time.perf_counter() - t0
+    report.causes_block(root_causes(results), console)
     report.table(results, console, verbose=args.verbose)
     args.report_dir.mkdir(parents=True, exist_ok=True)
     meta = {"target": target.root, "started": started.isoformat(timespec="seconds"), "duration_s": elapsed,
-            "version": _version(), "checks": len(results)}
+            "version": _version(), "checks": len(results), "profile": profile, "required": required,
+            "headers": sorted(target.headers), "probe": found.to_dict(), "forms": target.forms}
     report.junit(results, args.report_dir / "junit.xml", target.root)
     report.html_report(results, args.report_dir / "report.html", meta)
     report.to_json(results, args.report_dir / "results.json", meta)

@@ -1,4 +1,10 @@
-"""Run the selected checks against one target, in parallel, with a progress bar."""
+"""Run the selected checks against one target, in parallel, and fold the outcome into results.
+
+Statuses (WIRE.md "CLI contract"): passed, failed, error, skipped, not_offered (the target does not offer
+a surface the check needs; never a failure), blocked (a setup or required surface it needs failed: that
+failure is reported once, as its own result). Setups that ran appear as results of the layer "setup";
+a required surface the target lacks appears as one failed result `surface.<name>`.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,15 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from typing import Any
 
+from . import repro
 from .context import Ctx, Target
-from .registry import CheckFailed, CheckInfo, CheckSkipped, Sub
+from .registry import SETUPS, Blocked, CheckFailed, CheckInfo, CheckSkipped, NotOffered, OutsideProfile, Sub
+from .surfaces import SURFACES
 
-STATUSES = ("passed", "failed", "error", "skipped")
+STATUSES = ("passed", "failed", "error", "skipped", "not_offered", "blocked")
+BAD = ("failed", "error")
 
 
 @dataclass
@@ -19,32 +29,56 @@ class Result:
     id: str
     description: str
     layer: str
-    status: str  # passed | failed | error | skipped
+    status: str  # one of STATUSES
     message: str = ""
     duration_s: float = 0.0
     subs: list[Sub] = field(default_factory=list)
+    cause: str | None = None  # a root cause shared with other checks (registry.CAUSES)
+    exchange: dict[str, Any] | None = None  # the reproduction of a failure (repro.Exchange)
+    blocked_by: str | None = None
+    surfaces: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.status in ("passed", "skipped")
+        return self.status not in BAD
+
+
+def _fold_subs(subs: list[Sub]) -> tuple[str, str]:
+    failed = [s for s in subs if s.status == "failed"]
+    if failed:
+        return "failed", f"{len(failed)} of {len(subs)} failed: " + "; ".join(f"{s.name}: {s.message}"
+                                                                         for s in failed[:5])
+    if not subs or any(s.status == "passed" for s in subs):
+        return "passed", ""
+    blocked = sorted({s.message for s in subs if s.status == "blocked"})
+    if blocked:
+        return "blocked", "; ".join(blocked)
+    return "not_offered", "; ".join(sorted({s.message for s in subs}))
 
 
 def run_one(ctx: Ctx, info: CheckInfo) -> Result:
     t0 = time.perf_counter()
     status, message, subs = "passed", "", []
+    cause = exchange = blocked_by = None
+    repro.reset()
     try:
+        for s in info.surfaces:
+            ctx.require_surface(s)
         if info.admin and not ctx.target.has_admin:
             raise CheckSkipped("needs admin credentials (--admin-user/--admin-password)")
+        for need in info.needs:
+            ctx.setup(need)
         out = info.func(ctx)
         if isinstance(out, list):
             subs = out
-            failed = [s for s in subs if not s.passed]
-            if failed:
-                status = "failed"
-                message = f"{len(failed)} of {len(subs)} failed: " + "; ".join(
-                    f"{s.name}: {s.message}" for s in failed[:5])
+            status, message = _fold_subs(subs)
+    except NotOffered as exc:
+        status, message = ("skipped" if isinstance(exc, OutsideProfile) else "not_offered"), str(exc)
+    except Blocked as exc:
+        status, message, blocked_by = "blocked", str(exc), exc.by
     except CheckFailed as exc:
-        status, message = "failed", str(exc)
+        status, message, cause = "failed", str(exc), exc.cause
+        exchange = exc.exchange.to_dict() if exc.exchange else None
     except CheckSkipped as exc:
         status, message = "skipped", str(exc)
     except Exception as exc:  # the check itself broke, or the target answered something unreadable
@@ -53,12 +87,46 @@ def run_one(ctx: Ctx, info: CheckInfo) -> Result:
         tb = traceback.extract_tb(exc.__traceback__)
         if tb:
             message += f" (at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})"
-    return Result(info.id, info.description, info.layer, status, message, time.perf_counter() - t0, subs)
+        last = repro.last()
+        exchange = last.to_dict() if last else None
+    if status == "blocked" and blocked_by is None:
+        blocked_by = next((s.message.removeprefix("blocked by ") for s in subs if s.status == "blocked"), None)
+    return Result(info.id, info.description, info.layer, status, message, time.perf_counter() - t0, subs,
+                  cause, exchange, blocked_by, list(info.surfaces))
+
+
+def surface_results(target: Target, evidence: dict[str, list[str]] | None = None) -> list[Result]:
+    """One failed result per required surface the target does not offer (the checks that need it are blocked)."""
+    out = []
+    for s in target.required:
+        if not target.offers(s):
+            seen = "; ".join((evidence or {}).get(s, [])) or "the probe found no route of it"
+            out.append(Result(f"surface.{s}", f"The target offers {SURFACES[s]} (required)", "setup", "failed",
+                              f"required surface {s} is not offered: {seen}", surfaces=[s]))
+    return out
+
+
+def setup_results(ctx: Ctx) -> list[Result]:
+    out = []
+    for sid, failure in ctx.setups_used.items():
+        info = SETUPS[sid]
+        if failure is None:
+            out.append(Result(sid, info.description, "setup", "passed", surfaces=list(info.surfaces)))
+        elif isinstance(failure, CheckSkipped):
+            out.append(Result(sid, info.description, "setup", "skipped", str(failure)))
+        else:
+            exc = failure if isinstance(failure, CheckFailed) else None
+            out.append(Result(sid, info.description, "setup", "failed", str(failure), surfaces=list(info.surfaces),
+                              cause=exc.cause if exc else None,
+                              exchange=exc.exchange.to_dict() if exc and exc.exchange else None))
+    return sorted(out, key=lambda r: r.id)
 
 
 def run(target: Target, checks: list[CheckInfo], *, workers: int = 4,
-        on_done: Callable[[Result], None] | None = None) -> list[Result]:
-    """Every check once; results in the order of `checks`. Slow checks start first."""
+        on_done: Callable[[Result], None] | None = None,
+        evidence: dict[str, list[str]] | None = None) -> list[Result]:
+    """Every check once; results: failed required surfaces, setups that ran, then the checks in the order of
+    `checks`. Slow checks start first."""
     ctx = Ctx(target)
     order = sorted(checks, key=lambda c: not c.slow)
     results: dict[str, Result] = {}
@@ -72,7 +140,7 @@ def run(target: Target, checks: list[CheckInfo], *, workers: int = 4,
                     on_done(res)
     finally:
         ctx.close()
-    return [results[c.id] for c in checks]
+    return surface_results(target, evidence) + setup_results(ctx) + [results[c.id] for c in checks]
 
 
 def summary(results: list[Result]) -> dict[str, int]:

@@ -81,6 +81,7 @@ class Part:
     observe: Observer | None = None
     plans: dict[str, Plan] = field(default_factory=dict)  # label -> plan
     seed: int | None = None  # the same seed and document generate the same cases
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every request (`topapi check -H`)
 
 
 @dataclass
@@ -185,6 +186,7 @@ def config_for(part: Part, document: dict[str, Any] | None = None) -> Schemathes
     return SchemathesisConfig.from_dict({
         **({"seed": part.seed} if part.seed is not None else {}),
         "base-url": part.base_url,
+        **({"headers": dict(part.headers)} if part.headers else {}),
         "workers": part.workers,
         "max-stream-events": MAX_STREAM_EVENTS,
         "request-timeout": part.request_timeout_s,

@@ -44,7 +44,8 @@ def usage_consistent(ctx: Ctx, usage: dict[str, Any], what: str) -> None:
     ctx.expect(p > 0 and c > 0, f"{what}: usage counts must be positive: {usage}")
 
 
-@check("chat.json", "A non-streamed chat completion is a valid ChatCompletion with consistent usage")
+@check("chat.json", "A non-streamed chat completion is a valid ChatCompletion with consistent usage",
+       surface="openai.chat", needs=("setup.chat",))
 def chat_json(ctx: Ctx) -> None:
     obj = ctx.ok_json(ctx.post(PATH, body(ctx, stream=False)), "chat")
     ctx.valid("openai", "ChatCompletion", obj, "chat answer")
@@ -52,7 +53,8 @@ def chat_json(ctx: Ctx) -> None:
     usage_consistent(ctx, obj["usage"], "chat usage")
 
 
-@check("sse.chat.framing", "A chat stream is text/event-stream of `data:` events, each a valid chunk of one id")
+@check("sse.chat.framing", "A chat stream is text/event-stream of `data:` events, each a valid chunk of one id",
+       surface="openai.chat", needs=("setup.chat",))
 def chat_framing(ctx: Ctx) -> None:
     cap = ctx.stream("POST", PATH, json=body(ctx, stream=True))
     chunks = chunks_of(ctx, cap, "chat stream")
@@ -66,7 +68,8 @@ def chat_framing(ctx: Ctx) -> None:
     ctx.expect(finishes and finishes[-1], "chat stream: the last choice chunk has no finish_reason")
 
 
-@check("sse.chat.done", "A chat stream ends with exactly one `data: [DONE]`, as its last event")
+@check("sse.chat.done", "A chat stream ends with exactly one `data: [DONE]`, as its last event",
+       surface="openai.chat", needs=("setup.chat",))
 def chat_done(ctx: Ctx) -> None:
     cap = ctx.stream("POST", PATH, json=body(ctx, stream=True))
     ctx.expect(cap.status == 200, f"chat stream: HTTP {cap.status}")
@@ -78,7 +81,7 @@ def chat_done(ctx: Ctx) -> None:
 
 
 @check("sse.chat.include_usage", "stream_options.include_usage: one extra chunk with `choices: []` and full "
-       "usage, right before [DONE]; every other chunk has `usage: null`")
+       "usage, right before [DONE]; every other chunk has `usage: null`", surface="openai.chat", needs=("setup.chat",))
 def chat_include_usage(ctx: Ctx) -> None:
     cap = ctx.stream("POST", PATH, json=body(ctx, stream=True, stream_options={"include_usage": True}))
     chunks = chunks_of(ctx, cap, "chat stream with include_usage")
@@ -94,7 +97,7 @@ def chat_include_usage(ctx: Ctx) -> None:
 
 
 @check("sse.chat.no_usage_unasked", "Without include_usage, no usage-only chunk is sent (the gateway strips the "
-       "one it asked the upstream for)")
+       "one it asked the upstream for)", surface="openai.chat", needs=("setup.chat",))
 def chat_no_usage(ctx: Ctx) -> None:
     chunks = chunks_of(ctx, ctx.stream("POST", PATH, json=body(ctx, stream=True)), "chat stream")
     extra = [c for c in chunks if not c.get("choices")]
@@ -104,7 +107,7 @@ def chat_no_usage(ctx: Ctx) -> None:
 
 
 @check("sse.chat.tool_calls", "Streamed tool calls: stable index; id, type and name once per call, on its first "
-       "delta; arguments reassemble to valid JSON")
+       "delta; arguments reassemble to valid JSON", surface="openai.chat", needs=("setup.chat",))
 def chat_tool_calls(ctx: Ctx) -> None:
     cap = ctx.stream("POST", PATH, json=body(ctx, stream=True, tools=[CALC_TOOL], tool_choice="required"))
     chunks = chunks_of(ctx, cap, "tool-call stream")

@@ -101,7 +101,7 @@ def _subscribe(ctx: Ctx, user: User, model: str) -> None:
 
 @check("console.flow", "Consoles: admin creates a user; the user logs in, creates a key (shown once), enables "
        "it, subscribes in the market; getModelList lists the model and a chat call works", layer="console",
-       admin=True)
+       admin=True, surface=("console", "topapi", "openai.chat"), needs=("setup.admin",))
 def flow(ctx: Ctx) -> None:
     model = ctx.target.chat_model
     with fresh_users(ctx, 1) as (user,):
@@ -153,7 +153,8 @@ def _own_usage(ctx: Ctx, user: User, params: dict[str, Any] | None = None) -> li
 
 
 @check("console.isolation", "Consoles: a user cannot see, change or delete another user's key nor see their "
-       "usage; node and platform console paths refuse a plain user (403)", layer="console", admin=True)
+       "usage; node and platform console paths refuse a plain user (403)", layer="console", admin=True,
+       surface=("console", "openai.chat"), needs=("setup.admin",))
 def isolation(ctx: Ctx) -> None:
     model = ctx.target.chat_model
     with fresh_users(ctx, 2) as (alice, bob):

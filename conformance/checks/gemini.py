@@ -11,11 +11,17 @@ from specs import seed
 from ..context import Capture, Ctx
 from ..registry import check
 
-PREFIXES = ("/gemini/v1beta", "/v1beta")  # the seed's prefix and the official one
+OFFICIAL, GUIDE = "/v1beta", "/gemini/v1beta"  # the official prefix and the usage guide's
+PREFIXES = (GUIDE, OFFICIAL)
 USAGE_PARTS = ("promptTokenCount", "candidatesTokenCount", "thoughtsTokenCount", "toolUsePromptTokenCount")
 
 
-def path(ctx: Ctx, method: str, prefix: str = PREFIXES[0]) -> str:
+def prefixes(ctx: Ctx) -> list[str]:
+    """The prefixes to check: the official one, and the guide's when the target offers the guide's forms."""
+    return [OFFICIAL] + ([GUIDE] if ctx.offers("topapi") else [])
+
+
+def path(ctx: Ctx, method: str, prefix: str = OFFICIAL) -> str:
     return f"{prefix}/models/{ctx.target.gemini_model}:{method}"
 
 
@@ -78,12 +84,13 @@ def check_sse(ctx: Ctx, cap: Capture, what: str) -> str:
     return check_pieces(ctx, pieces, what)
 
 
-@check("gemini.json", "generateContent (both prefixes) answers a valid GenerateContentResponse with text, "
-       "finishReason and consistent usageMetadata")
+@check("gemini.json", "generateContent (the official prefix, and the guide's when offered) answers a valid "
+       "GenerateContentResponse with text, finishReason and consistent usageMetadata", surface="gemini",
+       needs=("setup.gemini",))
 def gemini_json(ctx: Ctx) -> None:
-    for prefix in PREFIXES:
+    for prefix in prefixes(ctx):
         what = f"POST {path(ctx, 'generateContent', prefix)}"
-        obj = ctx.ok_json(ctx.post(path(ctx, "generateContent", prefix), body(), auth="x-goog-api-key"), what)
+        obj = ctx.ok_json(ctx.post(path(ctx, "generateContent", prefix), body()), what)
         ctx.valid("gemini", "GenerateContentResponse", obj, what)
         ctx.expect(text_of(obj), f"{what}: the answer has no text")
         ctx.expect(finish_reasons(obj), f"{what}: the answer has no finishReason")
@@ -91,18 +98,18 @@ def gemini_json(ctx: Ctx) -> None:
 
 
 @check("sse.gemini.last_event", "streamGenerateContent?alt=sse: `data:` events, each a valid "
-       "GenerateContentResponse, no [DONE]; only the last has finishReason, with full usageMetadata")
+       "GenerateContentResponse, no [DONE]; only the last has finishReason, with full usageMetadata",
+       surface="gemini", needs=("setup.gemini",))
 def gemini_sse(ctx: Ctx) -> None:
-    cap = ctx.stream("POST", path(ctx, "streamGenerateContent"), json=body(), auth="x-goog-api-key",
-                     params={"alt": "sse"})
+    cap = ctx.stream("POST", path(ctx, "streamGenerateContent"), json=body(), params={"alt": "sse"})
     check_sse(ctx, cap, "Gemini SSE stream")
     ctx.expect(b"[DONE]" not in cap.raw, "Gemini SSE stream: the bytes contain [DONE]")
 
 
 @check("gemini.stream_array", "streamGenerateContent without alt: one JSON array of GenerateContentResponse, the "
-       "last element with finishReason and usageMetadata")
+       "last element with finishReason and usageMetadata", surface="gemini", needs=("setup.gemini",))
 def gemini_stream_array(ctx: Ctx) -> None:
-    r = ctx.post(path(ctx, "streamGenerateContent", PREFIXES[1]), body(), auth="x-goog-api-key")
+    r = ctx.post(path(ctx, "streamGenerateContent"), body())
     what = "streamGenerateContent without alt"
     ctx.expect(r.status_code == 200, f"{what}: HTTP {r.status_code}: {r.text[:300]}")
     ctype = r.headers.get("content-type", "")
@@ -114,22 +121,23 @@ def gemini_stream_array(ctx: Ctx) -> None:
 
 
 @check("gemini.seed_body_alt", "The seed's Gemini request (`\"alt\":\"sse\"` and `\"stream\":false` in the body, no "
-       "query) streams SSE like ?alt=sse")
+       "query) streams SSE like ?alt=sse", surface=("gemini", "topapi"), needs=("setup.gemini",))
 def gemini_seed_body_alt(ctx: Ctx) -> None:
     req = seed.GEMINI_STREAM
     ctx.expect("alt=" not in req.path, "the seed request unexpectedly has a query")
-    cap = ctx.stream(req.method, req.path, content=req.body.encode(), headers={"content-type": "application/json"})
+    cap = ctx.stream(req.method, req.path, content=req.body.encode(), headers={"content-type": "application/json"},
+                     auth="bare")
     check_sse(ctx, cap, "the seed's Gemini request (alt in the body)")
 
 
 @check("gemini.models", "GET …/v1beta/models: the Gemini list shape with the configured model; pageSize/pageToken "
-       "page through the same models")
+       "page through the same models", surface="gemini")
 def gemini_models(ctx: Ctx) -> None:
     want = f"models/{ctx.target.gemini_model}"
     full: list[str] = []
-    for prefix in PREFIXES:
+    for prefix in prefixes(ctx):
         what = f"GET {prefix}/models"
-        obj = ctx.ok_json(ctx.get(f"{prefix}/models", auth="x-goog-api-key"), what)
+        obj = ctx.ok_json(ctx.get(f"{prefix}/models"), what)
         ctx.valid("gemini", "ListModelsResponse", obj, what)
         names = [m["name"] for m in obj["models"]]
         ctx.expect(want in names, f"{what}: {want} is not listed (got {names[:5]})")
@@ -142,7 +150,7 @@ def gemini_models(ctx: Ctx) -> None:
     token: str | None = None
     for page in range(200):
         params = {"pageSize": "1", **({"pageToken": token} if token else {})}
-        obj = ctx.ok_json(ctx.get(f"{PREFIXES[0]}/models", auth="x-goog-api-key", params=params),
+        obj = ctx.ok_json(ctx.get(f"{OFFICIAL}/models", params=params),
                           f"GET models page {page}")
         ctx.valid("gemini", "ListModelsResponse", obj, f"models page {page}")
         ctx.expect(len(obj["models"]) <= 1, f"models page {page}: {len(obj['models'])} models with pageSize=1")

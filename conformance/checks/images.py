@@ -65,7 +65,8 @@ def pngs(ctx: Ctx, resp: httpx.Response, size: str | None, what: str, n: int = 1
     return out
 
 
-@check("images.generate", "Image generation returns b64_json of real PNGs (magic bytes, IHDR) of the asked size")
+@check("images.generate", "Image generation returns b64_json of real PNGs (magic bytes, IHDR) of the asked size",
+       surface="openai.images")
 def images_generate(ctx: Ctx) -> None:
     size = "1024x1536"
     req = {"model": ctx.target.image_model, "prompt": "一只黄色的猫咪", "n": 1, "size": size, "quality": "low"}
@@ -94,7 +95,8 @@ def edit_forms(ctx: Ctx) -> list[tuple[str, dict[str, Any], str]]:
 
 
 @check("images.edit_forms", "Image edits accept all three input forms (seed JSON with bare base64, official JSON "
-       "images:[{image_url}], multipart image / image[] with mask), each returning a real PNG of the asked size")
+       "images:[{image_url}], multipart image / image[] with mask), each returning a real PNG of the asked size",
+       surface="openai.images")
 def images_edit_forms(ctx: Ctx) -> list[Sub]:
     subs = []
     for name, kw, size in edit_forms(ctx):

@@ -9,7 +9,13 @@ import orjson
 from ..context import Capture, Ctx
 from ..registry import check
 
-PATHS = ("/responses/v1/responses", "/v1/responses")  # the seed's path and the official one
+OFFICIAL, GUIDE = "/v1/responses", "/responses/v1/responses"  # the official path and the usage guide's
+PATHS = (GUIDE, OFFICIAL)
+
+
+def paths(ctx: Ctx) -> list[str]:
+    """The official path, and the guide's when the target offers the guide's forms."""
+    return [OFFICIAL] + ([GUIDE] if ctx.offers("topapi") else [])
 CALC_TOOL = {"type": "function", "name": "calc", "description": "计算数学表达式 (evaluate an arithmetic expression)",
              "parameters": {"type": "object", "properties": {"expr": {"type": "string"}}, "required": ["expr"]}}
 # the event types our document describes; others (reasoning, annotations...) are allowed and only sequenced
@@ -200,25 +206,26 @@ def check_stream(ctx: Ctx, cap: Capture, what: str) -> dict[str, Any]:
 
 
 @check("responses.json", "A non-streamed Responses answer (both paths) is a completed, valid Response with "
-       "output text and consistent usage")
+       "output text and consistent usage", surface="openai.responses", needs=("setup.responses",))
 def responses_json(ctx: Ctx) -> None:
-    for path in PATHS:
+    for path in paths(ctx):
         obj = completed(ctx, ctx.ok_json(ctx.post(path, body(ctx, stream=False)), f"POST {path}"), f"POST {path}")
         ctx.expect(output_text(obj), f"POST {path}: the Response has no output_text")
 
 
 @check("sse.responses.order", "A Responses stream: created, in_progress, items added/delta/done with matching "
        "output_index/content_index/item_id, sequence_number 0..n-1, deltas join to the final text, "
-       "response.completed with usage last")
+       "response.completed with usage last", surface="openai.responses", needs=("setup.responses",))
 def responses_order(ctx: Ctx) -> None:
-    cap = ctx.stream("POST", PATHS[0], json=body(ctx, stream=True))
+    cap = ctx.stream("POST", OFFICIAL, json=body(ctx, stream=True))
     final = check_stream(ctx, cap, "Responses stream")
     ctx.expect(output_text(final), "Responses stream: the completed response has no output_text")
 
 
-@check("sse.responses.no_done", "A Responses stream has no `data: [DONE]`; it ends with response.completed")
+@check("sse.responses.no_done", "A Responses stream has no `data: [DONE]`; it ends with response.completed",
+       surface="openai.responses", needs=("setup.responses",))
 def responses_no_done(ctx: Ctx) -> None:
-    cap = ctx.stream("POST", PATHS[1], json=body(ctx, stream=True))
+    cap = ctx.stream("POST", OFFICIAL, json=body(ctx, stream=True))
     ctx.expect(cap.status == 200, f"Responses stream: HTTP {cap.status}: {cap.raw[:300]!r}")
     done = [i for i, ev in enumerate(cap.events) if ev.is_done]
     ctx.expect(not done, f"Responses stream: event {done[0] if done else ''} is `data: [DONE]`, which only chat "
@@ -231,9 +238,10 @@ def responses_no_done(ctx: Ctx) -> None:
 
 
 @check("sse.responses.tool_call", "A streamed Responses function call: function_call item, "
-       "function_call_arguments.delta/.done, the final arguments valid JSON and the same in response.completed")
+       "function_call_arguments.delta/.done, the final arguments valid JSON and the same in response.completed",
+       surface="openai.responses", needs=("setup.responses",))
 def responses_tool_call(ctx: Ctx) -> None:
-    cap = ctx.stream("POST", PATHS[0], json=body(ctx, stream=True, tools=[CALC_TOOL], tool_choice="required"))
+    cap = ctx.stream("POST", OFFICIAL, json=body(ctx, stream=True, tools=[CALC_TOOL], tool_choice="required"))
     final = check_stream(ctx, cap, "Responses tool-call stream")
     types = [e.get("type") for e in cap.json_events()]
     for t in ("response.function_call_arguments.delta", "response.function_call_arguments.done"):

@@ -31,6 +31,7 @@ from ..admin_sandbox import Sandbox
 from ..context import Ctx
 from ..registry import Sub, check
 from ..schema_worker import run_isolated
+from ..surfaces import surface_of
 
 DOCUMENT = "gateway"
 # Seconds per part. Each part runs in its own child process (conformance/schema_worker.py), both at
@@ -59,13 +60,21 @@ def _security(doc: dict[str, Any], method: str, path: str) -> list[dict[str, Any
     return op["security"] if "security" in op else doc.get("security") or []
 
 
-def credential_schemes(doc: dict[str, Any], labels: list[str]) -> list[str]:
-    """Security schemes to give the credential to: one that every operation accepts when there is one
-    (so auth probes remove exactly it), else the first alternative of each operation."""
+FORM_SCHEME = {"bare": "KeyHeader", "bearer": "BearerKey", "x-api-key": "XApiKey", "x-goog-api-key": "GoogApiKey",
+               "query": "KeyQuery"}
+
+
+def credential_schemes(doc: dict[str, Any], labels: list[str], forms: dict[str, str] | None = None) -> list[str]:
+    """Security schemes to give the credential to. With `forms` (dialect -> the key form the target accepts):
+    those forms' schemes. Else one that every operation accepts when there is one (so auth probes remove
+    exactly it), else the first alternative of each operation."""
     reqs = [_security(doc, *label.split(" ", 1)) for label in labels]
     reqs = [r for r in reqs if r]  # operations without auth (login, /healthz)
     if not reqs:
         return []
+    if forms:
+        named = {name for r in reqs for alt in r for name in alt}
+        return [s for s in dict.fromkeys(FORM_SCHEME[f] for f in forms.values() if f in FORM_SCHEME) if s in named]
     common = [name for alt in reqs[0] for name in alt if all(any(name in a for a in r) for r in reqs)]
     if common:
         return [common[0]]
@@ -96,12 +105,18 @@ def plans(doc: dict[str, Any], labels: list[str], *, relay: bool) -> dict[str, s
 
 
 def _part(ctx: Ctx, doc: dict[str, Any], include: Any, credential: str, *, relay: bool, **kw: Any) -> st.Part:
-    labels = st.operations(doc, include)
     t = ctx.target
+
+    def offered(method: str, path: str) -> bool:  # the surfaces the target offers (and the profile runs)
+        surface = surface_of(path)
+        return include(method, path) and t.offers(surface) and (t.in_profile is None or surface in t.in_profile)
+
+    labels = st.operations(doc, offered)
     budget = _budget(ctx, "relay" if relay else "admin")
     phases = tuple(t.schema_phases or st.PHASES)
-    return st.Part(doc, t.root, dict.fromkeys(credential_schemes(doc, labels), credential),
-                   location=specs.path(DOCUMENT).as_uri(), include=include,
+    schemes = credential_schemes(doc, labels, t.forms if relay else None)
+    return st.Part(doc, t.root, dict.fromkeys(schemes, credential), headers=dict(t.headers), include=offered,
+                   location=specs.path(DOCUMENT).as_uri(),
                    max_examples=t.max_examples, budget_s=budget, phases=phases,
                    request_timeout_s=t.timeout_s, plans=plans(doc, labels, relay=relay),
                    seed=t.schema_seed, **kw)
@@ -110,7 +125,8 @@ def _part(ctx: Ctx, doc: dict[str, Any], include: Any, credential: str, *, relay
 def relay_subs(ctx: Ctx) -> list[Sub]:
     doc = _document(ctx)
     key = ctx.target.api_key
-    return st.run(_part(ctx, doc, is_relay, key, relay=True, secrets={key: "<API_KEY>"}))
+    return st.run(_part(ctx, doc, is_relay, key, relay=True,
+                        secrets={key: "<API_KEY>", **ctx.target.secrets}))
 
 
 def admin_subs(ctx: Ctx) -> list[Sub]:
@@ -140,7 +156,7 @@ def relay(ctx: Ctx) -> list[Sub]:
 
 @check("schema.admin", "schemathesis over the consoles' API (/api) of gateway.yaml as a disposable platform "
        "admin, mutations confined to resources the run creates, one result per operation", layer="schema",
-       admin=True, slow=True)
+       admin=True, slow=True, surface="console", needs=("setup.admin",))
 def admin(ctx: Ctx) -> list[Sub]:
     _document(ctx)
     return run_isolated(ctx.target, "admin", _budget(ctx, "admin"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import ipaddress
 import json
 import time
@@ -27,6 +28,7 @@ from google.genai import types as genai_types
 
 from specs import content, seed
 
+from .. import repro
 from ..context import Ctx, Target
 from ..registry import CheckFailed, check
 from .chat import usage_consistent
@@ -54,12 +56,34 @@ def _httpx2_timeout(target: Target) -> httpx2.Timeout:
     return httpx2.Timeout(target.timeout_s, connect=min(10.0, target.timeout_s))
 
 
+def _recorder(ctx: Ctx) -> dict[str, list[Any]]:
+    """Event hooks that make each SDK request the check's reproduction (as ctx.request does)."""
+
+    def record(resp: Any) -> None:
+        req = resp.request
+        try:
+            body = req.content
+        except Exception:  # a streamed (multipart) body not read
+            body = b"<streamed body>"
+        if req.headers.get("content-type", "").startswith("multipart/"):
+            body = f"<multipart form, {len(body)} bytes>".encode()
+        try:
+            answer = resp.content
+        except Exception:  # not read yet: the SDK reads it after the hooks
+            answer = b"<not read yet>"
+        repro.record(repro.build(req.method, str(req.url), dict(req.headers), body or None, resp.status_code,
+                                 answer, ctx.secrets))
+
+    return {"response": [record]}
+
+
 @contextlib.contextmanager
 def openai_client(ctx: Ctx) -> Iterator[openai.OpenAI]:
     t = ctx.target
-    http = openai.DefaultHttpx2Client(timeout=_httpx2_timeout(t), trust_env=_trust_env(t))
+    http = openai.DefaultHttpx2Client(timeout=_httpx2_timeout(t), trust_env=_trust_env(t),
+                                      event_hooks=_recorder(ctx))
     client = openai.OpenAI(base_url=t.root + "/v1", api_key=t.api_key, max_retries=0,
-                           timeout=_httpx2_timeout(t), http_client=http)
+                           timeout=_httpx2_timeout(t), http_client=http, default_headers=t.headers or None)
     try:
         yield client
     finally:
@@ -69,8 +93,10 @@ def openai_client(ctx: Ctx) -> Iterator[openai.OpenAI]:
 @contextlib.contextmanager
 def gemini_client(ctx: Ctx) -> Iterator[genai.Client]:
     t = ctx.target
-    http = httpx2.Client(timeout=_httpx2_timeout(t), trust_env=_trust_env(t), follow_redirects=True)
-    opts = genai_types.HttpOptions(base_url=t.root + "/gemini", api_version="v1beta",
+    http = httpx2.Client(timeout=_httpx2_timeout(t), trust_env=_trust_env(t), follow_redirects=True,
+                         event_hooks=_recorder(ctx))
+    base = t.root + "/gemini" if ctx.offers("topapi") else t.root  # the guide's prefix, or the official layout
+    opts = genai_types.HttpOptions(base_url=base, api_version="v1beta", headers=t.headers or None,
                                    timeout=int(t.timeout_s * 1000), httpx_client=http,
                                    retry_options=genai_types.HttpRetryOptions(attempts=1))
     client = genai.Client(vertexai=False, api_key=t.api_key, http_options=opts)
@@ -81,6 +107,18 @@ def gemini_client(ctx: Ctx) -> Iterator[genai.Client]:
         http.close()
 
 
+def _exchange(resp: Any) -> repro.Exchange | None:
+    """The reproduction of an answer the SDK refused (its body is read by then); secrets masked later."""
+    last = repro.last()
+    if last is None:
+        return None
+    try:
+        answer = resp.text[:repro.ANSWER_LIMIT]
+    except Exception:  # not read
+        return last
+    return dataclasses.replace(last, answer=answer)
+
+
 @contextlib.contextmanager
 def sdk_call(what: str) -> Iterator[None]:
     """Turn what an SDK raises into a CheckFailed naming the call, the status and the gateway's message."""
@@ -89,7 +127,7 @@ def sdk_call(what: str) -> Iterator[None]:
     except openai.APIStatusError as exc:
         body = exc.body if isinstance(exc.body, dict) else {}
         message = body.get("message") or exc.response.text[:300]
-        raise CheckFailed(f"{what}: HTTP {exc.status_code}: {message}") from None
+        raise CheckFailed(f"{what}: HTTP {exc.status_code}: {message}", exchange=_exchange(exc.response)) from None
     except (openai.APITimeoutError, httpx2.TimeoutException):  # openai's, or google-genai's raw transport's
         raise CheckFailed(f"{what}: no answer within the timeout") from None
     except (openai.APIConnectionError, httpx2.TransportError) as exc:
@@ -125,7 +163,7 @@ def _png(ctx: Ctx, b64: str | None, what: str) -> tuple[int, int]:
 
 
 @check("sdk.openai.chat", "The openai SDK: the seed's chat, plain and streamed with include_usage (exactly one "
-       "usage chunk, last, with no choices)", layer="sdk")
+       "usage chunk, last, with no choices)", layer="sdk", surface="openai.chat", needs=("setup.chat",))
 def openai_chat(ctx: Ctx) -> None:
     model = ctx.target.chat_model
     with openai_client(ctx) as client:
@@ -153,7 +191,8 @@ def openai_chat(ctx: Ctx) -> None:
 
 
 @check("sdk.openai.responses", "The openai SDK: Responses plain, streamed (sequence_number 0..n, created first, "
-       "completed last) and the seed's tool call with its callback via previous_response_id", layer="sdk")
+       "completed last) and the seed's tool call with its callback via previous_response_id", layer="sdk",
+       surface="openai.responses", needs=("setup.responses",))
 def openai_responses(ctx: Ctx) -> None:
     model = ctx.target.chat_model
     with openai_client(ctx) as client:
@@ -205,7 +244,7 @@ def openai_responses(ctx: Ctx) -> None:
 
 
 @check("sdk.openai.images", "The openai SDK: images.generate (a PNG of the asked size) and images.edit with a "
-       "multipart PNG file", layer="sdk")
+       "multipart PNG file", layer="sdk", surface="openai.images")
 def openai_images(ctx: Ctx) -> None:
     gen_seed, edit_seed = seed.IMAGE_GENERATION.json(), seed.IMAGE_EDIT.json()
     source = base64.b64decode(edit_seed["image"])
@@ -244,7 +283,7 @@ def _poll_video(ctx: Ctx, client: openai.OpenAI, video_id: str, what: str) -> An
 
 
 @check("sdk.openai.videos", "The openai SDK: videos.create, poll to completion, download_content gives MP4 "
-       "bytes, remix links back to its source", layer="sdk", slow=True)
+       "bytes, remix links back to its source", layer="sdk", slow=True, surface="openai.videos")
 def openai_videos(ctx: Ctx) -> None:
     prompt, remix_prompt = seed.VIDEO_CREATE.json()["prompt"], seed.VIDEO_REMIX.json()["prompt"]
     with openai_client(ctx) as client:
@@ -270,8 +309,9 @@ def openai_videos(ctx: Ctx) -> None:
 # -- google-genai -------------------------------------------------------------------------------------------
 
 
-@check("sdk.gemini", "The google-genai SDK (base_url <root>/gemini, v1beta): generate_content, "
-       "generate_content_stream (finish reason and usage last), models.list", layer="sdk")
+@check("sdk.gemini", "The google-genai SDK (base_url the root, or <root>/gemini where the guide's forms are "
+       "offered; v1beta): generate_content, generate_content_stream (finish reason and usage last), models.list",
+       layer="sdk", surface="gemini", needs=("setup.gemini",))
 def gemini(ctx: Ctx) -> None:
     body = seed.GEMINI_STREAM.json()
     prompt = body["contents"][0]["parts"][0]["text"]

@@ -12,7 +12,8 @@ from specs import seed
 from specs.seed import SeedRequest
 
 from ..context import Ctx
-from ..registry import CheckFailed, Sub, check
+from ..registry import Case, CheckFailed, Sub, cases, check
+from ..surfaces import surface_of
 from . import gemini, images, responses, videos
 from .chat import usage_consistent as chat_usage
 
@@ -74,7 +75,8 @@ def _seed_requests(ctx: Ctx) -> list[tuple[SeedRequest, Callable[[], None]]]:
 
     def gemini_stream() -> None:
         req = seed.GEMINI_STREAM
-        cap = ctx.stream(req.method, req.path, content=req.body.encode(), headers={"content-type": "application/json"})
+        cap = ctx.stream(req.method, req.path, content=req.body.encode(), headers={"content-type": "application/json"},
+                         auth="bare")
         gemini.check_sse(ctx, cap, f"{req.method} {req.path}")
 
     def gemini_models() -> None:
@@ -133,20 +135,18 @@ def _seed_requests(ctx: Ctx) -> list[tuple[SeedRequest, Callable[[], None]]]:
 
 @check("seed.requests", "Every request of the usage guide, sent byte for byte (its body text, the bare "
        "Authorization header, its paths including //v1/images/edits; real video ids), is answered validly",
-       slow=True)
+       slow=True, surface="topapi")
 def seed_requests(ctx: Ctx) -> list[Sub]:
-    subs = []
-    for req, judge in _seed_requests(ctx):
-        try:
-            judge()
-            subs.append(Sub(req.name, True))
-        except CheckFailed as exc:
-            subs.append(Sub(req.name, False, str(exc)))
-    return subs
+    def needs(req: SeedRequest) -> tuple[str, ...]:
+        return ("setup.video_completed",) if req.with_video_id("x") != req.path else ()
+
+    return cases(ctx, [Case(req.name, judge, surface=("topapi", surface_of(req.path.replace("//", "/"))),
+                            needs=needs(req)) for req, judge in _seed_requests(ctx)])
 
 
 @check("seed.tool_round_trip", "The guide's tool call: a function_call of calc with JSON arguments; its "
-       "function_call_output sent back (with previous_response_id, and as the whole input again) gets an answer")
+       "function_call_output sent back (with previous_response_id, and as the whole input again) gets an answer",
+       surface=("topapi", "openai.responses"))
 def seed_tool_round_trip(ctx: Ctx) -> list[Sub]:
     req = seed.RESPONSES_TOOL_CALL
     first = _tool_call(ctx, send(ctx, req), "the seed's tool-call request")
@@ -172,7 +172,8 @@ def seed_tool_round_trip(ctx: Ctx) -> list[Sub]:
     return subs
 
 
-@check("seed.multimodal", "The guide's multimodal request (input_text + input_image URL) is answered with text")
+@check("seed.multimodal", "The guide's multimodal request (input_text + input_image URL) is answered with text",
+       surface=("topapi", "openai.responses"))
 def seed_multimodal(ctx: Ctx) -> None:
     req = seed.RESPONSES_MULTIMODAL
     _response_text(ctx, send(ctx, req), "the seed's input_image request")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from ..context import Capture, Ctx
-from ..registry import CheckFailed, CheckSkipped, Sub, check
+from ..registry import Blocked, CheckFailed, CheckSkipped, NotOffered, Sub, check
 from . import chat, gemini, responses
 
 PROMPT = "Write 300 words about a lantern in the harbor."
@@ -23,7 +23,7 @@ def _chat(ctx: Ctx) -> list[float]:
 
 
 def _responses(ctx: Ctx) -> list[float]:
-    cap = ctx.stream("POST", responses.PATHS[0], json=responses.body(ctx, PROMPT, stream=True,
+    cap = ctx.stream("POST", responses.OFFICIAL, json=responses.body(ctx, PROMPT, stream=True,
                                                                       max_output_tokens=400))
     events = responses.stream_events(ctx, cap, "long Responses stream")
     return [t for e, t in zip(events, cap.times, strict=True) if e["type"] == "response.output_text.delta"]
@@ -31,13 +31,13 @@ def _responses(ctx: Ctx) -> list[float]:
 
 def _gemini(ctx: Ctx) -> list[float]:
     req = {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}], "generationConfig": {"maxOutputTokens": 400}}
-    cap: Capture = ctx.stream("POST", gemini.path(ctx, "streamGenerateContent"), json=req, auth="x-goog-api-key",
-                              params={"alt": "sse"})
+    cap: Capture = ctx.stream("POST", gemini.path(ctx, "streamGenerateContent"), json=req, params={"alt": "sse"})
     gemini.check_sse(ctx, cap, "long Gemini stream")
     return [t for ev, t in zip(cap.events, cap.times, strict=True) if gemini.text_of(ev.json())]
 
 
 STREAMS: dict[str, Callable[[Ctx], list[float]]] = {"chat": _chat, "Responses": _responses, "Gemini": _gemini}
+SURFACE = {"chat": "openai.chat", "Responses": "openai.responses", "Gemini": "gemini"}
 
 
 def _buffered(ctx: Ctx, name: str, out: list[float]) -> str | None:
@@ -63,6 +63,12 @@ def unbuffered(ctx: Ctx) -> list[Sub]:
     def one(name: str) -> tuple[Sub, bool]:
         """(result, judged)"""
         try:
+            ctx.require_surface(SURFACE[name])
+        except NotOffered as exc:
+            return Sub(name, True, str(exc), status="not_offered"), False
+        except Blocked as exc:
+            return Sub(name, False, str(exc), status="blocked"), True
+        try:
             burst = _buffered(ctx, name, STREAMS[name](ctx))
             if burst:
                 # a cold upstream (lazy loading on its first request) may burst once; a buffering relay
@@ -72,7 +78,7 @@ def unbuffered(ctx: Ctx) -> list[Sub]:
                     return Sub(name, False, f"{burst} (twice in a row)"), True
             return Sub(name, True), True
         except CheckFailed as exc:
-            return Sub(name, False, str(exc)), True
+            return Sub.failure(name, exc), True
         except CheckSkipped as exc:
             return Sub(name, True, f"not judged: {exc}"), False
 

@@ -20,11 +20,10 @@ def _calls(ctx: Ctx, acc: Account) -> list[tuple[str, int, int]]:
     chat = ctx.ok_json(ctx.post("/v1/chat/completions", {"model": m, "messages": [{"role": "user", "content": "hi"}]},
                                 key=acc.key), "chat as the fresh user")
     out.append((m, chat["usage"]["prompt_tokens"], chat["usage"]["completion_tokens"]))
-    resp = ctx.ok_json(ctx.post("/responses/v1/responses", {"model": m, "input": "hi"}, key=acc.key),
+    resp = ctx.ok_json(ctx.post("/v1/responses", {"model": m, "input": "hi"}, key=acc.key),
                        "Responses as the fresh user")
     out.append((m, resp["usage"]["input_tokens"], resp["usage"]["output_tokens"]))
-    gem = ctx.ok_json(ctx.post(gemini.path(ctx, "generateContent"), gemini.body("hi"), auth="x-goog-api-key",
-                               key=acc.key), "generateContent as the fresh user")
+    gem = ctx.ok_json(ctx.post(gemini.path(ctx, "generateContent"), gemini.body("hi"), key=acc.key), "generateContent as the fresh user")
     meta = gem["usageMetadata"]
     out.append((g, meta["promptTokenCount"], meta["totalTokenCount"] - meta["promptTokenCount"]))
     return out
@@ -46,7 +45,8 @@ def _records(ctx: Ctx, user_id: Any, want: int = 0) -> list[dict[str, Any]]:
 
 
 @check("usage.consistency", "With admin credentials: a fresh user's chat, Responses and Gemini requests each "
-       "leave one usage record (platform console) with the model and the tokens the answer reported", admin=True)
+       "leave one usage record (platform console) with the model and the tokens the answer reported", admin=True,
+       surface=("console", "openai.chat", "openai.responses", "gemini"), needs=("setup.admin",))
 def usage_consistency(ctx: Ctx) -> None:
     with ctx.temp_account([ctx.target.chat_model, ctx.target.gemini_model]) as acc:
         before = _records(ctx, acc.user_id)
