@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .registry import CAUSES
+from .registry import cause_title
 from .runner import BAD, Result
 
 
@@ -44,10 +44,10 @@ def root_causes(results: list[Result]) -> list[Cause]:
         if r.status in BAD:
             failed_subs = [s for s in r.subs if s.status == "failed"]
             if not failed_subs:
-                add(r.cause or r.id, CAUSES.get(r.cause or "", r.description), r.message, r.id, r.exchange)
+                add(r.cause or r.id, cause_title(r.cause or "") or r.description, r.message, r.id, r.exchange)
             for s in failed_subs:
                 key = s.cause or r.id
-                add(key, CAUSES.get(s.cause or "", r.description), f"{s.name}: {s.message}", f"{r.id}: {s.name}",
+                add(key, cause_title(s.cause or "") or r.description, f"{s.name}: {s.message}", f"{r.id}: {s.name}",
                     s.exchange)
     for r in results:
         if r.status == "blocked" and r.blocked_by in causes:

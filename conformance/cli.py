@@ -87,8 +87,11 @@ def probe(target: Target) -> tuple[Found | None, str | None]:
     finally:
         ctx.close()
     if found.refused:
-        seen = "; ".join(e for ev in found.form_evidence.values() for e in ev)
-        return found, f"{target.root} refused the API key in every form (HTTP 401 ...: {seen}): check --api-key"
+        first = next(e for ev in found.form_evidence.values() for e in ev)  # "GET /v1/models: bearer 401, ..."
+        route, _, answers = first.partition(": ")
+        status = answers.split(", ")[0].split(" ")[-1]
+        return found, (f"{target.root} refused the API key (HTTP {status} on {route}, in every key form and on "
+                       "every route probed): check --api-key")
     if not found.offered:
         return found, f"{target.root} offers none of the surfaces (every probe answered 404/405): is it the root URL?"
     return found, None
@@ -168,7 +171,7 @@ def _check(args: argparse.Namespace, checks, console: Console) -> int:
                     **knobs)
     found, problem = probe(target)
     if problem:
-        console.print(f"[red]topapi check: {problem}[/]", highlight=False)
+        console.print(f"[red]topapi check: {problem}[/]", highlight=False, soft_wrap=True)
         return 2
     assert found is not None
     target.offered = list(found.offered)

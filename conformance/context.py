@@ -7,6 +7,7 @@ optional admin credentials, and the wire contract in `specs`.
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 import threading
 import time
@@ -194,9 +195,12 @@ class Ctx:
         raise CheckSkipped(reason)
 
     def valid(self, doc: str, schema: str, obj: Any, what: str, *, cause: str | None = None) -> None:
+        """Fails naming the problems; the same first problem of the same schema is one root cause in every check."""
         problems = specs.schema_errors(doc, schema, obj)
         if problems:
-            raise CheckFailed(f"{what} does not match {doc}#{schema}: " + "; ".join(problems[:3]), cause=cause)
+            first = re.sub(r"\d+", "N", problems[0])[:120]
+            raise CheckFailed(f"{what} does not match {doc}#{schema}: " + "; ".join(problems[:3]),
+                              cause=cause or f"schema:{doc}#{schema}: {first}")
 
     def sse_opened(self, cap: Capture, what: str, *, check_status: bool = True) -> None:
         """A stream that answered 200 as text/event-stream and was read to its end without a transport error."""

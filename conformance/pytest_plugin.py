@@ -2,12 +2,15 @@
 
     pytest -p conformance.pytest_plugin --topapi-url https://gw.example.com --topapi-key sk-... \\
         [--topapi-admin-user admin --topapi-admin-password ...] [--topapi-only sse.*,sdk] \\
-        [--topapi-max-examples 10] [--topapi-workers 4] [-k chat] [--junitxml out.xml]
+        [--topapi-max-examples 10] [--topapi-workers 4] [--topapi-profile auto] \\
+        [--topapi-header 'Name: value'] [-k chat] [--junitxml out.xml]
 
 (`-p conformance.pytest_plugin` is for a checkout that is not installed: an installed topapi-kit
 loads the plugin through its pytest11 entry point). Without --topapi-url the plugin adds nothing.
 Each check becomes the test `topapi::check[<id>]`: failed and erroring checks fail with the check's message and its
-failing cases, skipped ones are skipped with the reason. The selected checks (after -k/-m) run
+failing cases, skipped and not offered ones are skipped with the reason; a check blocked by a failed setup fails
+with the setup's failure (setups are not tests of their own here). The target is probed first, as with
+`topapi check --profile auto` (or the profile given). The selected checks (after -k/-m) run
 in parallel as in `topapi check`, started when the first of them runs; each test waits for its own.
 
 The schema layer can also be run with schemathesis' own CLI, on the relay routes for example:
@@ -31,6 +34,7 @@ path in an installed package). Do not point the plain CLI at `/api` of a deploym
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,9 +42,11 @@ from typing import Any
 
 import pytest
 
+from .config import ConfigError, parse_header
 from .context import Ctx, Target
 from .registry import LAYERS, CheckInfo, select
 from .runner import Result, run_one
+from .surfaces import PROFILES, SURFACES
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,6 +63,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--topapi-video-deadline", type=float, default=600.0,
                     help="seconds a video job may take to complete")
     group.addoption("--topapi-seed", type=int, default=None, help="schemathesis seed: the same cases every run")
+    group.addoption("--topapi-profile", default="auto", choices=sorted(PROFILES),
+                    help="which surfaces are required (as topapi check --profile)")
+    group.addoption("--topapi-header", action="append", default=[], help="'Name: value' sent with every request")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -75,11 +84,18 @@ def pytest_configure(config: pytest.Config) -> None:
         checks = select([p.strip() for p in only.split(",") if p.strip()] if only else None)
     except ValueError as exc:
         raise pytest.UsageError(f"--topapi-only: {exc}") from None
+    secrets: dict[str, str] = {}
+    try:
+        headers = dict(parse_header(h, secrets) for h in config.getoption("--topapi-header"))
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    required, in_profile = PROFILES[config.getoption("--topapi-profile")]
     target = Target(url, config.getoption("--topapi-key"), config.getoption("--topapi-admin-user"),
                     config.getoption("--topapi-admin-password"), timeout_s=config.getoption("--topapi-timeout"),
                     max_examples=config.getoption("--topapi-max-examples"),
                     video_deadline_s=config.getoption("--topapi-video-deadline"),
-                    schema_seed=config.getoption("--topapi-seed"))
+                    schema_seed=config.getoption("--topapi-seed"), headers=headers, secrets=secrets,
+                    required=list(required), in_profile=None if set(in_profile) == set(SURFACES) else list(in_profile))
     # under pytest-xdist each worker sees every item but runs only its share: no prefetching there
     prefetch = not hasattr(config, "workerinput")
     config.pluginmanager.register(TopapiPlugin(target, checks, config.getoption("--topapi-workers"), prefetch),
@@ -102,8 +118,12 @@ class CheckItem(pytest.Item):
 
     def runtest(self) -> None:
         result = self.plugin.result(self)
-        if result.status == "skipped":
-            pytest.skip(result.message.replace("--admin-", "--topapi-admin-"))
+        if result.status in ("skipped", "not_offered"):
+            pytest.skip(("not offered: " if result.status == "not_offered" else "")
+                        + result.message.replace("--admin-", "--topapi-admin-"))
+        if result.status == "blocked":
+            why = self.plugin.setup_failure(result.blocked_by)
+            raise CheckFailure(dataclasses.replace(result, message=f"{result.message}: {why}"))
         if result.status != "passed":
             raise CheckFailure(result)
 
@@ -112,7 +132,7 @@ class CheckItem(pytest.Item):
             return super().repr_failure(excinfo)
         r = excinfo.value.result
         lines = [f"{r.id} {r.status}: {r.description}", r.message]
-        lines += [f"  FAIL {s.name}: {s.message}" for s in r.subs if not s.passed]
+        lines += [f"  FAIL {s.name}: {s.message}" for s in r.subs if s.status == "failed"]
         return "\n".join(lines)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
@@ -163,14 +183,23 @@ class TopapiPlugin:
         future = self._futures.get(info.id)
         return future.result() if future is not None else run_one(self._ctx, info)
 
+    def setup_failure(self, by: str | None) -> str:
+        if by and by.startswith("surface."):
+            return f"the target does not offer {by.removeprefix('surface.')}, which --topapi-profile requires"
+        failure = self._ctx.setups_used.get(by or "") if self._ctx else None
+        return str(failure) if failure else "(the setup's failure is not known)"
+
     def _start(self, infos: list[CheckInfo]) -> None:
-        from .cli import preflight
+        from .cli import probe
 
         self._futures = {}
-        problem = preflight(self.target)
+        found, problem = probe(self.target)
         if problem:
             self._problem = problem.replace("--api-key", "--topapi-key")
             infos = [i for i in infos if i.admin and not self.target.has_admin]
+        elif found is not None:
+            self.target.offered = list(found.offered)
+            self.target.forms = found.chosen_forms()
         self._ctx = Ctx(self.target)
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="topapi-check")
         for info in sorted(infos, key=lambda c: not c.slow):  # slow ones first, as `topapi check` does

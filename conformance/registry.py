@@ -51,7 +51,18 @@ CAUSES = {
     "refusal.5xx": "an invalid request is answered with a server error",
     "errors.openai_shape": "errors on OpenAI routes are not in OpenAI's error shape",
     "errors.gemini_shape": "errors on Gemini routes are not in Gemini's error shape",
+    "sse.responses.done": "Responses streams end with `data: [DONE]` (only chat completions send it)",
+    "sse.responses.event_lines": "Responses stream events lack their `event:` lines",
+    "responses.previous_response_id": "previous_response_id is not the id of the response it continues",
+    "videos.remixed_from": "remixed_from_video_id is not the id of the video remixed",
 }
+# a cause "schema:<doc>#<schema>: <problem>" (ctx.valid) groups the same schema violation across checks
+
+
+def cause_title(cause: str) -> str | None:
+    if cause.startswith("schema:"):
+        return "answers do not match " + cause.removeprefix("schema:")
+    return CAUSES.get(cause)
 
 
 class CheckFailed(AssertionError):

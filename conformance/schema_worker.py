@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .context import Ctx, Target
-from .registry import CheckFailed, CheckSkipped, Sub
+from .registry import Blocked, CheckFailed, CheckSkipped, Sub
 
 NICENESS = 10
 STARTUP_S = 90.0  # beyond the part's budget: imports, sandbox setup and cleanup
@@ -60,6 +60,8 @@ def main(argv: list[str]) -> int:
         result = {"failed": str(exc)}
     except CheckSkipped as exc:
         result = {"skipped": str(exc)}
+    except Blocked as exc:  # a setup made here failed (the parent's check normally stops before)
+        result = {"failed": f"{exc}: {ctx.setups_used.get(exc.by)}"}
     finally:
         ctx.close()
     Path(out).write_text(json.dumps(result))

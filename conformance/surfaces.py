@@ -2,9 +2,12 @@
 what a target offers and which key forms it accepts, before any check runs.
 
 A surface is offered unless every one of its probes answers 404 or 405 (a probe is a cheap request: a
-list, or a POST whose body lacks required fields, so no model work is done). The key forms are tried on a
-model list of each dialect (a POST without required fields where there is no list): a form is accepted
-when the answer is a 2xx (or, for the POST, anything but 401/403/404/405 and 5xx).
+list, or a POST whose body lacks required fields, so no model work is done). The guide's forms (`topapi`)
+are probed by the two routes only a topapi-kind gateway has (/v1/getModelList, /responses/v1/models):
+other gateways have a `/gemini/...` pass-through of their own.
+
+The key forms are tried on a model list of each dialect, or, where there is none, on a one-token
+generation: a form is accepted only by a 2xx (some gateways answer a key they do not read with a 400).
 """
 
 from __future__ import annotations
@@ -87,18 +90,19 @@ def probes(models: dict[str, str]) -> dict[str, list[Probe]]:
         "openai.videos": [Probe("GET", "/v1/videos?limit=1"), Probe("POST", "/v1/videos", {"model": video})],
         "gemini": [Probe("GET", "/v1beta/models?pageSize=1"),
                    Probe("POST", f"/v1beta/models/{gem}:generateContent", {})],
-        "topapi": [Probe("POST", "/v1/getModelList", form="bare"), Probe("GET", "/responses/v1/models", form="bare"),
-                   Probe("GET", "/gemini/v1beta/models?pageSize=1", form="x-goog-api-key")],
+        "topapi": [Probe("POST", "/v1/getModelList", form="bare"), Probe("GET", "/responses/v1/models", form="bare")],
         "console": [Probe("POST", "/api/auth/login", {})],
     }
 
 
-# where the key forms are tried: (request, is a list, i.e. only a 2xx accepts)
+# where the key forms are tried, in order, until one accepts some form
 FORM_PROBES = {
-    "openai": lambda m: [(Probe("GET", "/v1/models"), True), (Probe("POST", "/v1/chat/completions", {"model": m["chat"]}), False)],
-    "gemini": lambda m: [(Probe("GET", "/v1beta/models?pageSize=1"), True),
-                         (Probe("GET", "/gemini/v1beta/models?pageSize=1"), True),
-                         (Probe("POST", f"/v1beta/models/{m['gemini']}:generateContent", {}), False)],
+    "openai": lambda m: [Probe("GET", "/v1/models"), Probe("POST", "/v1/chat/completions", {
+        "model": m["chat"], "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1})],
+    "gemini": lambda m: [Probe("GET", "/v1beta/models?pageSize=1"), Probe(
+        "POST", f"/v1beta/models/{m['gemini']}:generateContent",
+        {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "generationConfig": {"maxOutputTokens": 1}}),
+        Probe("GET", "/gemini/v1beta/models?pageSize=1")],
 }
 
 
@@ -144,15 +148,13 @@ def run_probe(send: Callable[[str, str, Any, str], httpx.Response], models: dict
     for d in DIALECTS:
         accepted: list[str] = []
         evidence: list[str] = []
-        for p, is_list in FORM_PROBES[d](models):
+        for p in FORM_PROBES[d](models):
             seen = {form: status(p, form) for form in FORM_ORDER[d]}
             evidence.append(f"{p.method} {p.path}: " + ", ".join(f"{f} {s}" for f, s in seen.items()))
-            if all(s in (404, 405) for s in seen.values()):
-                continue  # not this route: try the next
-            accepted = [f for f, s in seen.items() if 200 <= s < 300
-                        or (not is_list and s < 500 and s not in (401, 403, 404, 405))]
             any_refused |= any(s in (401, 403) for s in seen.values())
-            break
+            accepted = [f for f, s in seen.items() if 200 <= s < 300]
+            if accepted:
+                break
         found.forms[d] = accepted
         found.form_evidence[d] = evidence
     forms = found.chosen_forms()

@@ -74,9 +74,10 @@ class Proxied:
                       video_deadline_s=20)
 
     def run(self, brk: str | None, ids: list[str]) -> dict[str, Result]:
+        """The checks' results by id (the setups they used are left out)."""
         self.proxy.use(brk)
         try:
-            return {r.id: r for r in run(self.target(), select(ids), workers=4)}
+            return {r.id: r for r in run(self.target(), select(ids), workers=4) if r.layer != "setup"}
         finally:
             self.proxy.use(None)
 
@@ -166,7 +167,7 @@ def test_cli_against_a_target_that_is_down(tmp_path: Path) -> None:
     assert proc.returncode == 2
     line = _one_line(proc)
     assert "cannot reach" in line and closed in line
-    assert took < 10
+    assert took < 30  # ends at once, not after a request timeout (60 s); the CLI's start-up alone takes seconds on a busy machine
     assert not (tmp_path / "junit.xml").exists()
 
 
@@ -176,7 +177,7 @@ def test_cli_with_a_wrong_key(proxied: Proxied, tmp_path: Path) -> None:
     assert proc.returncode == 2
     line = _one_line(proc)
     assert "refused the API key" in line and "HTTP 401" in line
-    assert took < 10
+    assert took < 30  # ends at once, not after a request timeout (60 s); the CLI's start-up alone takes seconds on a busy machine
 
 
 def test_cli_refuses_an_unknown_schema_phase(tmp_path: Path) -> None:

@@ -89,14 +89,17 @@ def test_sdk_checks_pass(target: Target) -> None:
 
 
 def test_sdk_failures_name_the_call_and_the_status(target: Target) -> None:
-    checks = load_all()
+    # without their setups (a wrong key fails setup.chat first, and the checks are then blocked by it)
+    checks = {cid: dataclasses.replace(c, needs=()) for cid, c in load_all().items()}
     bad_key = Ctx(dataclasses.replace(target, api_key="sk-wrong"))
     down = Ctx(dataclasses.replace(target, base_url=f"http://127.0.0.1:{_free_port()}", timeout_s=3))
     try:
         chat = run_one(bad_key, checks["sdk.openai.chat"])
         assert chat.status == "failed" and chat.message.startswith("chat.completions.create: HTTP 401: ")
+        assert chat.exchange and chat.exchange["status"] == 401 and "sk-wrong" not in str(chat.exchange)
         gem = run_one(bad_key, checks["sdk.gemini"])
         assert gem.status == "failed" and gem.message.startswith("models.generate_content: HTTP 401 UNAUTHENTICATED")
+        assert run_one(bad_key, load_all()["sdk.gemini"]).blocked_by == "setup.gemini"
         images = run_one(down, checks["sdk.openai.images"])
         assert images.status == "failed" and "images.generate: connection failed" in images.message
     finally:
@@ -118,8 +121,12 @@ def test_console_checks_pass_and_clean_up(demo: Stack, target: Target) -> None:
 def test_console_checks_need_admin_credentials(target: Target) -> None:
     plain = dataclasses.replace(target, admin_user=None, admin_password=None)
     assert {r.status for r in run(plain, select(["console"]))} == {"skipped"}
-    res = _run_one(dataclasses.replace(target, admin_password="not the password"), "console.flow")
-    assert res.status == "failed" and "admin login: HTTP 401" in res.message
+    results = {r.id: r for r in run(dataclasses.replace(target, admin_password="not the password"),
+                                    select(["console.flow"]))}
+    assert results["console.flow"].status == "blocked" and results["console.flow"].blocked_by == "setup.admin"
+    login = results["setup.admin"]  # the one failure, reported once
+    assert login.status == "failed" and "admin login: HTTP 401" in login.message
+    assert "not the password" not in str(login.exchange) and login.exchange["status"] == 401
 
 
 # -- schema layer: the machinery --------------------------------------------------------------------------------

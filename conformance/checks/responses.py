@@ -73,14 +73,15 @@ def stream_events(ctx: Ctx, cap: Capture, what: str) -> list[dict[str, Any]]:
     ctx.sse_opened(cap, what)
     out = []
     for i, ev in enumerate(cap.events):
-        ctx.expect(not ev.is_done, f"{what}: event {i} is `data: [DONE]`: Responses streams end without it")
+        ctx.expect(not ev.is_done, f"{what}: event {i} is `data: [DONE]`: Responses streams end without it",
+                   cause="sse.responses.done")
         try:
             obj = ev.json()
         except orjson.JSONDecodeError:
             ctx.fail(f"{what}: event {i} is not JSON: {ev.data[:120]!r}")
         ctx.expect(isinstance(obj, dict) and isinstance(obj.get("type"), str), f"{what}: event {i} has no type")
         ctx.expect(ev.event == obj["type"], f"{what}: event {i} is named `event: {ev.event}` but its payload type "
-                   f"is {obj['type']!r}")
+                   f"is {obj['type']!r}", cause="sse.responses.event_lines")
         ctx.expect(obj.get("sequence_number") == i, f"{what}: event {i} ({obj['type']}) has sequence_number "
                    f"{obj.get('sequence_number')!r}, expected {i} (0..n-1 without gaps)")
         if obj["type"] in KNOWN_EVENTS:
@@ -229,7 +230,7 @@ def responses_no_done(ctx: Ctx) -> None:
     ctx.expect(cap.status == 200, f"Responses stream: HTTP {cap.status}: {cap.raw[:300]!r}")
     done = [i for i, ev in enumerate(cap.events) if ev.is_done]
     ctx.expect(not done, f"Responses stream: event {done[0] if done else ''} is `data: [DONE]`, which only chat "
-               "completions send")
+               "completions send", cause="sse.responses.done")
     ctx.expect(b"[DONE]" not in cap.raw, "Responses stream: the bytes contain [DONE]")
     ctx.expect(cap.events, "Responses stream: no events")
     last = cap.events[-1]

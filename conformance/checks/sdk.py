@@ -239,7 +239,8 @@ def openai_responses(ctx: Ctx) -> None:
                 input=[{"type": "function_call_output", "call_id": call.call_id, "output": "6"}])
         ctx.expect(answer.status == "completed", f"tool callback: status {answer.status!r}")
         ctx.expect(answer.previous_response_id in (None, called.id),
-                   f"tool callback: previous_response_id {answer.previous_response_id!r}, expected {called.id!r}")
+                   f"tool callback: previous_response_id {answer.previous_response_id!r}, expected {called.id!r}",
+                   cause="responses.previous_response_id")
         ctx.expect(answer.output_text, "tool callback: the answer after the tool output has no text")
 
 
@@ -302,7 +303,8 @@ def openai_videos(ctx: Ctx) -> None:
             remix = client.videos.remix(video.id, prompt=remix_prompt)
         ctx.expect(remix.id and remix.id != video.id, f"videos.remix: id {remix.id!r}")
         ctx.expect(remix.remixed_from_video_id == video.id,
-                   f"videos.remix: remixed_from_video_id {remix.remixed_from_video_id!r}, expected {video.id!r}")
+                   f"videos.remix: remixed_from_video_id {remix.remixed_from_video_id!r}, expected {video.id!r}",
+                   cause="videos.remixed_from")
         _poll_video(ctx, client, remix.id, "remix")
 
 

@@ -108,7 +108,7 @@ def _seed_requests(ctx: Ctx) -> list[tuple[SeedRequest, Callable[[], None]]]:
         obj = _video(ctx, send(ctx, seed.VIDEO_REMIX, seed.VIDEO_REMIX.with_video_id(vid)),
                      f"POST /v1/videos/{vid}/remix")
         ctx.expect(obj.get("remixed_from_video_id") == vid, f"the remix has remixed_from_video_id "
-                   f"{obj.get('remixed_from_video_id')!r}, expected {vid}")
+                   f"{obj.get('remixed_from_video_id')!r}, expected {vid}", cause="videos.remixed_from")
 
     judges: dict[str, Callable[[], None]] = {
         "get_model_list": plain(seed.GET_MODEL_LIST, _model_list),
@@ -158,17 +158,18 @@ def seed_tool_round_trip(ctx: Ctx) -> list[Sub]:
         r = ctx.post(req.path, {"model": first["model"], "previous_response_id": first["id"], "input": [output]})
         _response_text(ctx, r, what)
         prev = ctx.json_of(r, what).get("previous_response_id")
-        ctx.expect(prev in (None, first["id"]), f"{what}: previous_response_id {prev!r}, expected {first['id']!r}")
+        ctx.expect(prev in (None, first["id"]), f"{what}: previous_response_id {prev!r}, expected {first['id']!r}",
+                   cause="responses.previous_response_id")
         subs.append(Sub("previous_response_id", True))
     except CheckFailed as exc:
-        subs.append(Sub("previous_response_id", False, str(exc)))
+        subs.append(Sub.failure("previous_response_id", exc))
     try:
         whole = req.json()
         whole["input"] += [{k: call[k] for k in ("type", "call_id", "name", "arguments")}, output]
         _response_text(ctx, ctx.post(req.path, whole), "the whole input with the function_call and its output")
         subs.append(Sub("whole input", True))
     except CheckFailed as exc:
-        subs.append(Sub("whole input", False, str(exc)))
+        subs.append(Sub.failure("whole input", exc))
     return subs
 
 

@@ -168,7 +168,7 @@ def video_remix(ctx: Ctx) -> None:
     job, remix = completed_job(ctx), remix_of(ctx)
     ctx.expect(remix["id"] != job.id, f"the remix has the source's id {job.id}")
     ctx.expect(remix.get("remixed_from_video_id") == job.id, f"the remix has remixed_from_video_id "
-               f"{remix.get('remixed_from_video_id')!r}, expected {job.id!r}")
+               f"{remix.get('remixed_from_video_id')!r}, expected {job.id!r}", cause="videos.remixed_from")
     ctx.expect(remix["status"] in STATUSES, f"the remix has status {remix['status']!r}")
 
 
