@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from specs.errors import admin_error
 
-from . import upstream
+from . import console, upstream
 from .cache import Cache
 from .config import GatewayConfig
 from .relay import controller
@@ -77,7 +77,7 @@ class Gateway:
         from .admin import routes as admin_routes
 
         self.admin = Starlette(routes=admin_routes(self.store, self.cache.invalidate,
-                                                   session_ttl_s=self.config.session_ttl_s),
+                                                   session_ttl_s=self.config.session_ttl_s, router=self.router),
                                exception_handlers={HTTPException: _admin_http_error})
         self.relay = RelayContext(
             cache=self.cache, router=self.router, limiter=self.limiter, client=self.client, store=self.store,
@@ -139,6 +139,8 @@ class Gateway:
                 await send({"type": "http.response.start", "status": 200,
                             "headers": [(b"content-type", b"application/json")]})
                 await send({"type": "http.response.body", "body": body})
+            elif console.wants(scope):  # the consoles' pages (they call /api like any client)
+                await console.app(scope, receive, send)
             else:
                 await controller.handle(self.relay, scope, receive, send)
         elif kind == "lifespan":

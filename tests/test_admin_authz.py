@@ -100,12 +100,15 @@ MATRIX: list[tuple[str, str, str, int, Setup, Callable[[dict[str, Any]], Any] | 
     ("DELETE", "/api/platform/users/{id}", "platform", 204, victim, None),
     ("GET", "/api/platform/usage", "platform", 200, nothing, None),
     ("GET", "/api/platform/stats", "platform", 200, nothing, None),
+    ("GET", "/api/platform/usage/daily", "platform", 200, nothing, None),
+    ("GET", "/api/platform/usage/export", "platform", 200, nothing, None),
     ("GET", "/api/node/nodes", "node", 200, nothing, None),
     ("POST", "/api/node/nodes", "node", 201, nothing, new_node),
     ("GET", "/api/node/nodes/{id}", "node", 200, a_node, None),
     ("PATCH", "/api/node/nodes/{id}", "node", 200, a_node, body({"weight": 7})),
     ("DELETE", "/api/node/nodes/{id}", "node", 204, a_node, None),
     ("POST", "/api/node/nodes/{id}/test", "node", 200, a_node, None),
+    ("GET", "/api/node/health", "node", 200, nothing, None),
     ("GET", "/api/node/models", "node", 200, nothing, None),
     ("POST", "/api/node/models", "node", 201, nothing, new_model),
     ("GET", "/api/node/models/{id}", "node", 200, a_model, None),
@@ -123,6 +126,7 @@ MATRIX: list[tuple[str, str, str, int, Setup, Callable[[dict[str, Any]], Any] | 
     ("POST", "/api/user/subscriptions", "self", 201, nothing, new_subscription),
     ("DELETE", "/api/user/subscriptions/{model}", "owner", 204, alices_subscription, None),
     ("GET", "/api/user/usage", "self", 200, nothing, None),
+    ("GET", "/api/user/stats", "self", 200, nothing, None),
 ]
 
 

@@ -8,24 +8,27 @@ from starlette.routing import Route
 
 from .. import security
 from ..store import accounts
-from . import fields
+from . import fields, sessions
 from .common import (
     ANY_USER,
     ApiError,
     Context,
     User,
-    bearer_token,
     json_response,
     no_content,
     read_json,
     resource,
+    session_token,
 )
 
 
 async def login(request: Request, ctx: Context, _: User) -> Response:
     data = await read_json(request)
-    creds = fields.pick(data, {"username": fields.text(1024), "password": fields.text(1024)},
-                        required=("username", "password"))
+    creds = fields.pick(data, {"username": fields.text(1024), "password": fields.text(1024),
+                               "cookie": fields.boolean}, required=("username", "password"))
+    cookie = creds.pop("cookie", False)
+    if cookie and (problem := sessions.cross_origin(request)):  # no logging in from another site
+        raise ApiError(403, "csrf_rejected", problem)
     if not fields.USERNAME.fullmatch(creds["username"]):
         # no such user can exist; answer like a wrong password, after the same work
         security.burn_password_check(creds["password"])
@@ -37,15 +40,23 @@ async def login(request: Request, ctx: Context, _: User) -> Response:
     if user["status"] != "active":
         raise ApiError(403, "account_disabled", "this account is disabled")
     token, expires_at = await accounts.create_session(ctx.store, user["id"], ttl_s=ctx.session_ttl_s)
-    return json_response({"token": token, "expires_at": expires_at,
-                          "user": {"id": user["id"], "username": user["username"], "role": user["role"]}})
+    who = {"id": user["id"], "username": user["username"], "role": user["role"]}
+    if not cookie:
+        return json_response({"token": token, "expires_at": expires_at, "user": who})
+    # the console pages: the token goes into an HttpOnly cookie only, never to the page's script
+    response = json_response({"expires_at": expires_at, "user": who})
+    sessions.set_cookies(response, request, token, expires_at)
+    return response
 
 
 async def logout(request: Request, ctx: Context, _: User) -> Response:
-    token = bearer_token(request)
+    token = session_token(request)
     if token is not None:  # `resource` has checked the session already
         await accounts.delete_session(ctx.store, token)
-    return no_content()
+    response = no_content()
+    if sessions.cookie_token(request) is not None:
+        sessions.clear_cookies(response, request)
+    return response
 
 
 def routes(ctx: Context) -> list[Route]:

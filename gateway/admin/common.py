@@ -21,6 +21,7 @@ from starlette.routing import Route
 from specs.errors import admin_error
 
 from ..store import Store, accounts
+from . import sessions
 
 log = logging.getLogger("gateway.admin")
 
@@ -40,6 +41,7 @@ class Context:
     on_change: Callable[[], Awaitable[Any]]
     session_ttl_s: float = 7 * 24 * 3600.0
     probe_timeout_s: float = 10.0
+    router: Any = None  # the relay's Router: node health shows its breakers
 
     async def changed(self) -> None:
         """Tell the relay's cache to reload. The write is committed already, so a failing hook is
@@ -109,10 +111,20 @@ def bearer_token(request: Request) -> str | None:
     return token
 
 
+def session_token(request: Request) -> str | None:
+    """The session of this request: the bearer token, else the console pages' cookie."""
+    return bearer_token(request) or sessions.cookie_token(request)
+
+
 async def authenticate(request: Request, ctx: Context) -> User:
     token = bearer_token(request)
     if token is None:
-        raise ApiError(401, "unauthorized", "missing session token: send Authorization: Bearer <token>")
+        token = sessions.cookie_token(request)
+        if token is None:
+            raise ApiError(401, "unauthorized", "missing session token: send Authorization: Bearer <token>")
+        problem = sessions.forgery_problem(request, token)  # a cookie rides along on any request
+        if problem:
+            raise ApiError(403, "csrf_rejected", problem)
     user = await accounts.lookup_session(ctx.store, token)
     if user is None:
         raise ApiError(401, "unauthorized", "invalid or expired session token")

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..store import catalog
+from ..store import catalog, usage
 from . import fields
 from .common import NODE, Context, User, invalid, json_response, read_json, resource
 from .crud import Rows, list_page
@@ -95,6 +95,23 @@ async def test_node(request: Request, ctx: Context, _: User) -> Response:
     return json_response(result)
 
 
+async def health(request: Request, ctx: Context, _: User) -> Response:
+    """Every node as this gateway instance sees it now: its breaker (in memory) and the usage
+    records of the last `window` seconds (requests, errors, latency, the newest errors)."""
+    window = fields.query_int(request, "window", 900, 60, 7 * 24 * 3600)
+    nodes, _ = await catalog.list_nodes(ctx.store, limit=fields.MAX_LIMIT)
+    recent = await usage.node_health(ctx.store, time.time() - window)
+    empty = {"requests": 0, "errors": 0, "latency_ms": 0.0, "max_latency_ms": 0.0, "recent_errors": []}
+    data = []
+    for node in nodes:
+        breaker = ctx.router.breakers.get(node["id"]) if ctx.router is not None else None
+        data.append({"id": node["id"], "name": node["name"], "enabled": node["enabled"],
+                     "breaker": breaker.state if breaker is not None else "closed",
+                     "consecutive_failures": breaker.failures if breaker is not None else 0,
+                     **recent.get(node["name"], empty)})
+    return json_response({"window_s": window, "data": data})
+
+
 # --- models --------------------------------------------------------------------------------
 
 async def list_models(request: Request, ctx: Context, _: User) -> Response:
@@ -131,6 +148,7 @@ def routes(ctx: Context) -> list[Route]:
         resource(ctx, "/node/nodes", NODE, GET=list_nodes, POST=create_node),
         resource(ctx, "/node/nodes/{id}", NODE, GET=get_node, PATCH=patch_node, DELETE=delete_node),
         resource(ctx, "/node/nodes/{id}/test", NODE, POST=test_node),
+        resource(ctx, "/node/health", NODE, GET=health),
         resource(ctx, "/node/models", NODE, GET=list_models, POST=create_model),
         resource(ctx, "/node/models/{id}", NODE, GET=get_model, PATCH=patch_model, DELETE=delete_model),
     ]

@@ -10,17 +10,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..store import accounts, usage
-from . import fields
+from . import export, fields
 from .common import (
     PLATFORM,
     ApiError,
     Context,
     User,
-    bearer_token,
     invalid,
     json_response,
     read_json,
     resource,
+    session_token,
 )
 from .crud import Rows, list_page
 
@@ -31,7 +31,8 @@ USERS = Rows("user", taken="username {!r} is taken")
 
 
 async def list_users(request: Request, ctx: Context, _: User) -> Response:
-    return await list_page(request, partial(accounts.list_users, ctx.store))
+    search = fields.query_text(request, "q", 64)
+    return await list_page(request, partial(accounts.list_users, ctx.store, search=search))
 
 
 async def create_user(request: Request, ctx: Context, _: User) -> Response:
@@ -53,7 +54,7 @@ async def patch_user(request: Request, ctx: Context, me: User) -> Response:
         if changes.get("role", me["role"]) != me["role"]:
             raise invalid("role", "you cannot change your own role")
     # an admin changing their own password keeps the session doing it, as PATCH /api/user/me does
-    keep = bearer_token(request) if user_id == me["id"] else None
+    keep = session_token(request) if user_id == me["id"] else None
     return await USERS.save(ctx, accounts.update_user(ctx.store, user_id, changes, keep_session=keep))
 
 
@@ -76,13 +77,15 @@ async def _user_filter(request: Request, ctx: Context) -> tuple[int | None, bool
     return (found["id"], True) if found else (None, False)
 
 
+def _record_filters(request: Request) -> dict[str, Any]:
+    return {"model": fields.query_text(request, "model"), "node": fields.query_text(request, "node"),
+            "since": fields.query_time(request, "since"), "until": fields.query_time(request, "until")}
+
+
 async def list_usage(request: Request, ctx: Context, _: User) -> Response:
     limit, offset = fields.page(request)
     user_id, known = await _user_filter(request, ctx)
-    filters: dict[str, Any] = {"model": fields.query_text(request, "model"),
-                               "node": fields.query_text(request, "node"),
-                               "since": fields.query_time(request, "since"),
-                               "until": fields.query_time(request, "until")}
+    filters = _record_filters(request)
     if not known:
         return json_response(fields.listing([], 0, limit, offset))
     items, total = await usage.list_usage(ctx.store, user_id=user_id, limit=limit, offset=offset, **filters)
@@ -96,10 +99,25 @@ async def stats(request: Request, ctx: Context, _: User) -> Response:
     return json_response(result)
 
 
+async def daily(request: Request, ctx: Context, _: User) -> Response:
+    user_id, known = await _user_filter(request, ctx)
+    rows = await usage.daily(ctx.store, user_id=user_id if known else -1, model=fields.query_text(request, "model"),
+                             since=fields.query_time(request, "since"), until=fields.query_time(request, "until"))
+    return json_response({"data": rows})
+
+
+async def export_csv(request: Request, ctx: Context, _: User) -> Response:
+    user_id, known = await _user_filter(request, ctx)
+    filters = _record_filters(request)
+    return export.usage_csv(ctx.store, user_id=user_id if known else -1, **filters)
+
+
 def routes(ctx: Context) -> list[Route]:
     return [
         resource(ctx, "/platform/users", PLATFORM, GET=list_users, POST=create_user),
         resource(ctx, "/platform/users/{id}", PLATFORM, GET=get_user, PATCH=patch_user, DELETE=delete_user),
         resource(ctx, "/platform/usage", PLATFORM, GET=list_usage),
         resource(ctx, "/platform/stats", PLATFORM, GET=stats),
+        resource(ctx, "/platform/usage/daily", PLATFORM, GET=daily),
+        resource(ctx, "/platform/usage/export", PLATFORM, GET=export_csv),
     ]

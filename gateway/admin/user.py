@@ -17,11 +17,11 @@ from .common import (
     ApiError,
     Context,
     User,
-    bearer_token,
     json_response,
     no_content,
     read_json,
     resource,
+    session_token,
 )
 from .crud import Rows, list_page
 
@@ -40,7 +40,7 @@ async def me(request: Request, ctx: Context, user: User) -> Response:
 async def patch_me(request: Request, ctx: Context, user: User) -> Response:
     changes = fields.pick(await read_json(request), {"password": fields.password}, required=("password",))
     # other sessions end (a changed password locks out whoever else had one); this one stays
-    updated = await accounts.update_user(ctx.store, user["id"], changes, keep_session=bearer_token(request))
+    updated = await accounts.update_user(ctx.store, user["id"], changes, keep_session=session_token(request))
     return json_response(updated)
 
 
@@ -112,6 +112,17 @@ async def own_usage(request: Request, ctx: Context, user: User) -> Response:
     return json_response(fields.listing(items, total, limit, offset))
 
 
+async def own_stats(request: Request, ctx: Context, user: User) -> Response:
+    """Totals and per-model figures of one's own usage (filtered like /user/usage), and quota left."""
+    model = fields.query_text(request, "model")
+    since, until = fields.query_time(request, "since"), fields.query_time(request, "until")
+    result = await usage.stats(ctx.store, since=since, until=until, user_id=user["id"], model=model)
+    fresh = await accounts.get_user(ctx.store, user["id"]) or user
+    quota = fresh["quota"]
+    return json_response({"totals": result["totals"], "by_model": result["by_model"], "quota": quota,
+                          "used": fresh["used"], "remaining": None if quota is None else max(0.0, quota - fresh["used"])})
+
+
 def routes(ctx: Context) -> list[Route]:
     return [
         resource(ctx, "/user/me", ANY_USER, GET=me, PATCH=patch_me),
@@ -121,4 +132,5 @@ def routes(ctx: Context) -> list[Route]:
         resource(ctx, "/user/subscriptions", ANY_USER, GET=list_subscriptions, POST=subscribe),
         resource(ctx, "/user/subscriptions/{model}", ANY_USER, DELETE=unsubscribe),
         resource(ctx, "/user/usage", ANY_USER, GET=own_usage),
+        resource(ctx, "/user/stats", ANY_USER, GET=own_stats),
     ]

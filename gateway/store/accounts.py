@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import security
@@ -48,10 +48,17 @@ async def get_user_by_username(store: Store, username: str) -> dict[str, Any] | 
     return await store.one(select(*USER_COLUMNS).where(users.c.username == username))
 
 
-async def list_users(store: Store, *, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+async def list_users(store: Store, *, limit: int = 50, offset: int = 0,
+                     search: str | None = None) -> tuple[list[dict[str, Any]], int]:
+    """Users by id; `search` keeps those whose username contains it (case-insensitive)."""
+    condition = true()
+    if search:
+        escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        condition = func.lower(users.c.username).like(f"%{escaped}%", escape="\\")
     async with store.read() as conn:
-        total = (await conn.execute(select(func.count()).select_from(users))).scalar_one()
-        rows = await conn.execute(select(*USER_COLUMNS).order_by(users.c.id).limit(limit).offset(offset))
+        total = (await conn.execute(select(func.count()).select_from(users).where(condition))).scalar_one()
+        rows = await conn.execute(select(*USER_COLUMNS).where(condition).order_by(users.c.id)
+                                  .limit(limit).offset(offset))
         return [row_dict(r) for r in rows], total
 
 

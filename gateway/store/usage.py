@@ -6,7 +6,20 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, func, insert, select, true, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
 
 from .db import Store, row_dict
 from .schema import usage_records, users
@@ -98,9 +111,9 @@ def _numbers(row: Any) -> dict[str, Any]:
 
 
 async def stats(store: Store, *, since: float | None = None, until: float | None = None,
-                user_id: int | None = None) -> dict[str, Any]:
+                user_id: int | None = None, model: str | None = None) -> dict[str, Any]:
     """Requests, errors (outcome other than "ok"), tokens and cost: in total and per model, node, user."""
-    condition = _filters(user_id, None, None, since, until)
+    condition = _filters(user_id, model, None, since, until)
     u = usage_records.c
     async with store.read() as conn:
         totals = _numbers((await conn.execute(select(*_aggregates()).where(condition))).one())
@@ -113,3 +126,52 @@ async def stats(store: Store, *, since: float | None = None, until: float | None
             .select_from(usage_records.outerjoin(users, users.c.id == u.user_id))
             .where(condition).group_by(u.user_id, users.c.username).order_by(u.user_id))]
     return {"totals": totals, "by_model": by_model, "by_node": by_node, "by_user": by_user}
+
+
+DAY_S = 86400
+
+
+def _day(store: Store) -> ColumnElement[Any]:
+    """The UTC day a record falls on, as unix seconds of its midnight (floor, on either database)."""
+    seconds = usage_records.c.created_at
+    if store.dialect == "postgresql":
+        return cast(func.floor(seconds / DAY_S), BigInteger) * DAY_S
+    return cast(seconds / DAY_S, Integer) * DAY_S  # SQLite: a cast truncates, and times are positive
+
+
+async def daily(store: Store, *, user_id: int | None = None, model: str | None = None,
+                since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
+    """Requests, errors, tokens and cost per UTC day and model, oldest day first."""
+    day = _day(store).label("day")
+    u = usage_records.c
+    query = (select(day, u.model, *_aggregates()).where(_filters(user_id, model, None, since, until))
+             .group_by(day, u.model).order_by(day, u.model.asc().nulls_last()))
+    async with store.read() as conn:
+        return [_numbers(r) | {"day": int(r.day)} for r in await conn.execute(query)]
+
+
+async def node_health(store: Store, since: float) -> dict[str, dict[str, Any]]:
+    """Per node name, the records since `since`: requests, errors, mean and worst latency, and the
+    newest errors (at most 5 per node)."""
+    u = usage_records.c
+    window = u.created_at >= since
+    async with store.read() as conn:
+        rows = await conn.execute(
+            select(u.node, func.count().label("requests"),
+                   func.sum(case((u.outcome != "ok", 1), else_=0)).label("errors"),
+                   func.avg(u.latency_ms).label("latency_ms"), func.max(u.latency_ms).label("max_latency_ms"))
+            .where(window, u.node.is_not(None)).group_by(u.node))
+        health = {r.node: {"requests": int(r.requests), "errors": int(r.errors or 0),
+                           "latency_ms": round(float(r.latency_ms or 0.0), 1),
+                           "max_latency_ms": round(float(r.max_latency_ms or 0.0), 1), "recent_errors": []}
+                  for r in rows}
+        errors = await conn.execute(
+            select(u.node, u.created_at, u.status, u.outcome, u.error, u.model)
+            .where(window, u.node.is_not(None), u.outcome != "ok")
+            .order_by(u.created_at.desc()).limit(500))
+        for r in errors:
+            recent = health.get(r.node, {}).get("recent_errors")
+            if recent is not None and len(recent) < 5:  # None: recorded between the two queries
+                recent.append({"at": r.created_at, "status": r.status, "outcome": r.outcome,
+                               "model": r.model, "error": (r.error or "")[:300]})
+    return health
