@@ -24,6 +24,7 @@ from .store import accounts, catalog
 from .store.db import Store
 
 USER = "test101"
+CONSOLES = {"user": "user", "node": "node_admin", "platform": "platform_admin"}  # console -> demo account
 KEY_NAME = "demo"
 # model -> (kind, price)
 MODELS: dict[str, tuple[str, dict[str, float]]] = {
@@ -121,6 +122,9 @@ class DemoStack:
         print(f"topapi demo gateway on {base}   (demo.json: {self.path})", flush=True)
         for role, a in acc.items():
             print(f"  {role:15s} {a['username']} / {a['password']}")
+        print("Consoles (in a browser):")
+        for console, role in CONSOLES.items():
+            print(f"  {base}/console/{console + '/':10s} {acc[role]['username']} / {acc[role]['password']}")
         for name, url in self.info["mocks"].items():
             print(f"  mock {name:10s} {url}")
         print("Try:")

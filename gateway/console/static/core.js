@@ -1,6 +1,6 @@
 /* What the three consoles share: language, the /api client, the login and the page frame, and small
    builders (forms with real labels, tables, dialogs, charts). Every text a user typed reaches the page
-   through textContent or an attribute, never as HTML: there is no innerHTML in these scripts. */
+   through textContent or an attribute, never as markup (tests/test_console_serving.py checks). */
 "use strict";
 
 const TA = (() => {
@@ -76,10 +76,11 @@ const TA = (() => {
   }
   function priceText(price) {
     const parts = [];
-    if (price.input_per_1k != null) parts.push(t("price.in", { v: money(price.input_per_1k) }));
-    if (price.output_per_1k != null) parts.push(t("price.out", { v: money(price.output_per_1k) }));
-    if (price.per_image != null) parts.push(t("price.image", { v: money(price.per_image) }));
-    if (price.per_second != null) parts.push(t("price.second", { v: money(price.per_second) }));
+    // the catalog says 0 for a price that is not set: only the prices that apply are shown
+    if (price.input_per_1k) parts.push(t("price.in", { v: money(price.input_per_1k) }));
+    if (price.output_per_1k) parts.push(t("price.out", { v: money(price.output_per_1k) }));
+    if (price.per_image) parts.push(t("price.image", { v: money(price.per_image) }));
+    if (price.per_second) parts.push(t("price.second", { v: money(price.per_second) }));
     return parts.length ? parts.join(" · ") : t("price.free");
   }
 

@@ -142,6 +142,7 @@
   function curl(base, call, header) {
     const lines = [`curl -X ${call.method} ${shellQuote(base + call.path)}`, `  -H ${shellQuote(header + ": " + KEY_PLACEHOLDER)}`];
     if (call.body !== null) lines.push("  -H 'Content-Type: application/json'", `  -d ${shellQuote(call.body)}`);
+    if (call.name === "video_content") lines.push("  -o video.mp4");
     return lines.join(" \\\n");
   }
 
@@ -156,6 +157,7 @@
           h("code", { class: "endpoint", text: `${call.method} ${call.path}` }),
           h("button", { type: "button", class: "ghost", text: t("copy"), "aria-label": `${t("copy")}: ${t(TITLES[call.name])}`,
             onclick: (ev) => copy(text, ev.currentTarget) })),
+        call.path.includes("/videos/video_") ? h("p", { class: "hint", text: t("qs.video_id") }) : null,
         h("pre", { class: "code", tabindex: "0" }, h("code", { text })));
     });
     main.replaceChildren(section(t("tab.quickstart"),
