@@ -34,8 +34,10 @@ def chromium_path() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One browser per module, not per session: while Playwright's sync API is open it keeps an event
+    loop running on this thread, and pytest-asyncio's tests could not run their own after it."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
