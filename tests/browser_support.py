@@ -89,6 +89,13 @@ class Pages:
         return page
 
 
+def expect(target: Any) -> Any:
+    """Playwright's `expect` (imported late: without Playwright the tests skip rather than fail to load)."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(target)
+
+
 def screenshot(page: Any, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"

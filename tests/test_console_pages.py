@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from browser_support import Pages, browser, screenshot  # noqa: F401  (fixture)
+from browser_support import Pages, browser, expect, screenshot  # noqa: F401  (fixture)
 
 from gateway.app import Gateway
 from gateway.config import GatewayConfig
@@ -104,7 +104,8 @@ def test_the_guides_flow_through_the_three_consoles(browser, site: Site) -> None
     assert "User" in row.inner_text() and "$10.00" in row.inner_text()
     page.get_by_label("Search users").fill("101")
     page.get_by_role("button", name="Search").click()
-    page.wait_for_function("document.querySelectorAll('tbody tr').length === 1")
+    # (expect, not wait_for_function: the pages' CSP forbids the eval a string predicate needs)
+    expect(page.locator("tbody tr")).to_have_count(1)
     screenshot(page, "platform-users-en")
 
     # 2. the node admin adds the model and a node serving it, and tests the node (节点后台)
@@ -262,6 +263,14 @@ def test_each_role_gets_only_its_consoles(browser, site: Site) -> None:  # noqa:
     assert status == 403  # and the API refuses it too
     page.get_by_role("link", name="User console").click()
     page.get_by_role("link", name="API keys").wait_for()
+    page.get_by_role("button", name="Change password").click()  # every console has it
+    dialog(page).get_by_label("New password").fill("eve's new password")
+    dialog(page).get_by_role("button", name="Save").click()
+    page.get_by_text("Password changed.").wait_for()
+    r = httpx.post(f"{site.base_url}/api/auth/login", json={"username": "eve", "password": "eve's new password"})
+    assert r.status_code == 200
+    page.reload()
+    page.get_by_role("link", name="API keys").wait_for()  # this session stays
     eve.close()
 
     ops = Pages(browser, site.base_url)
@@ -322,14 +331,14 @@ def test_both_languages_and_the_switch(browser, site: Site) -> None:  # noqa: F8
     zh = Pages(browser, site.base_url, locale="zh-CN")
     page = zh.page
     page.goto("/console/user/")
-    assert page.get_by_role("heading", name="登录用户后台").is_visible()
+    expect(page.get_by_role("heading", name="登录用户后台")).to_be_visible()
     missing = page.evaluate("[Object.keys(I18N.en).filter(k => !(k in I18N['zh-CN'])),"
                             " Object.keys(I18N['zh-CN']).filter(k => !(k in I18N.en))]")
     assert missing == [[], []], missing
     zh.login("user", "zhang", USER_PW, username_label="用户名", password_label="密码", submit="登录")
     assert page.evaluate("document.documentElement.lang") == "zh-CN"
     for tab in ("令牌管理", "模型市场", "用量", "快速开始"):
-        assert page.get_by_role("link", name=tab).is_visible()
+        expect(page.get_by_role("link", name=tab)).to_be_visible()
     page.get_by_role("button", name="添加令牌").wait_for()
     screenshot(page, "user-zh-CN")
     page.get_by_role("link", name="模型市场").click()
@@ -363,6 +372,6 @@ def test_both_languages_and_the_switch(browser, site: Site) -> None:  # noqa: F8
     en = Pages(browser, site.base_url, locale="en-US")  # an English browser gets English
     page = en.page
     page.goto("/console/platform/")
-    assert page.get_by_role("heading", name="Sign in to the Platform console").is_visible()
+    expect(page.get_by_role("heading", name="Sign in to the Platform console")).to_be_visible()
     screenshot(page, "login-en")
     en.close()

@@ -289,14 +289,22 @@ const TA = (() => {
   // ---------------------------------------------------------------- charts (plain SVG)
   const PALETTE = ["#2563eb", "#16a34a", "#ea580c", "#9333ea", "#0891b2", "#dc2626", "#ca8a04", "#4f46e5"];
 
+  /* An axis step of 1, 2, 2.5 or 5 times a power of ten (whole numbers for counts), at least `raw`. */
+  function niceStep(raw, whole) {
+    if (!(raw > 0)) return 1;
+    const power = Math.pow(10, Math.floor(Math.log10(raw)));
+    const step = [1, 2, 2.5, 5, 10].map((m) => m * power).find((v) => v >= raw * 0.999999);
+    return whole ? Math.max(1, Math.ceil(step)) : step;
+  }
+
   /* Stacked bars of `metric` per day, one colour per model. rows: [{day, model, <metric>}] */
   function dailyChart(rows, metric, title, format) {
     const days = [...new Set(rows.map((r) => r.day))].sort((a, b) => a - b);
     const models = [...new Set(rows.map((r) => r.model || "—"))].sort();
     const color = (m) => PALETTE[models.indexOf(m) % PALETTE.length];
     const totals = days.map((d) => rows.filter((r) => r.day === d).reduce((s, r) => s + r[metric], 0));
-    const max = Math.max(...totals, 0) || 1;
-    const W = 560, H = 220, left = 56, bottom = 28, top = 10;
+    const max = niceStep(Math.max(...totals, 0) / 4, metric === "requests") * 4;
+    const W = 560, H = 220, left = 78, bottom = 28, top = 10;
     const plotW = W - left - 10, plotH = H - bottom - top;
     const step = plotW / Math.max(days.length, 1);
     const barW = Math.max(4, Math.min(48, step * 0.6));
@@ -384,6 +392,19 @@ const TA = (() => {
     render();
   }
 
+  function changePassword() {
+    formDialog({
+      title: t("password.change"), submit: t("save"),
+      fields: [{ name: "password", label: t("password.new"), type: "password", required: true, autocomplete: "new-password",
+        hint: t("password.hint") }],
+      onSubmit: async (v) => {
+        await api("PATCH", "/user/me", { password: v.password });
+        toast(t("password.changed"));
+        return true;
+      },
+    });
+  }
+
   function deniedView() {
     const allowed = Object.keys(ROLE_CONSOLES).filter((c) => ROLE_CONSOLES[c].includes(state.me.role));
     return h("main", { class: "login-wrap" }, h("section", { class: "card login-card", role: "alert" },
@@ -409,7 +430,7 @@ const TA = (() => {
       h("div", { class: "who" }, langSwitch(),
         h("span", { class: "user-chip" }, h("span", { class: "avatar", "aria-hidden": "true", text: state.me.username.slice(0, 1).toUpperCase() }),
           h("span", { text: state.me.username }), badge(t("role." + state.me.role), "muted")),
-        button(t("logout"), logout, "ghost")));
+        button(t("password.change"), changePassword, "ghost"), button(t("logout"), logout, "ghost")));
     const page = h("div", { class: "page" }, header, main);
     Promise.resolve().then(() => current.render(main)).catch(fail);
     return page;

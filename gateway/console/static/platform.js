@@ -98,6 +98,7 @@
       api("GET", "/platform/stats", undefined, { user: usageFilter.user, ...range }),
       api("GET", "/platform/usage/daily", undefined, params),
       api("GET", "/platform/usage", undefined, { ...params, limit: 20, offset: usageFilter.offset })]);
+    const names = Object.fromEntries(stats.by_user.map((u) => [u.user_id, u.username]));  // records carry ids
     const byModel = usageFilter.model ? stats.by_model.filter((m) => m.model === usageFilter.model) : stats.by_model;
     const tot = usageFilter.model ? byModel[0] || { requests: 0, errors: 0, total_tokens: 0, cost: 0 } : stats.totals;
     const filters = form({
@@ -124,7 +125,7 @@
       TA.modelChart(byModel, "cost", t("chart.cost.model"), (v) => money(v))) : null;
     const rows = table([
       { label: t("time"), cell: (r) => when(r.created_at) },
-      { label: t("usage.user"), class: "num", cell: (r) => String(r.user_id) },
+      { label: t("usage.user"), cell: (r) => names[r.user_id] || `#${r.user_id}` },
       { label: t("model"), cell: (r) => r.model || "—" },
       { label: t("usage.node"), cell: (r) => r.node || "—" },
       { label: t("endpoint"), cell: (r) => h("code", { text: r.endpoint }) },
