@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 
 from . import options, slo
+from .arrivals import Arrivals
 from .console import serving_nodes
-from .scenarios import SCENARIOS, Scenario, get
+from .scenarios import SCENARIOS, Scenario, get, weights
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 MODEL_OPTION = {"chat": "chat_model", "gemini": "gemini_model", "image": "image_model", "video": "video_model"}
@@ -41,6 +42,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--demo-itl-ms", type=float, default=None, help="demo stack: the mocks' ITL (default 20)")
     p.add_argument("--demo-arg", action="append", default=[], help="extra argument for `topapi serve --demo`")
     p.add_argument("--loglevel", default="WARNING", help="Locust's log level (default WARNING)")
+    g = p.add_argument_group("capacity under SLOs (open-loop steps, see load/search.py)")
+    g.add_argument("--find-max", action="store_true",
+                   help="step the rate up from --start-rate (doubling), then bisect: the highest rate at which every "
+                        "SLO holds (summary.json max_rate, curve.png, report.html)")
+    g.add_argument("--sweep", default="", help="run these rates, e.g. 5,10,20,40 (requests/s)")
+    g.add_argument("--start-rate", type=float, default=1.0, help="--find-max: the first rate tried (default 1/s)")
+    g.add_argument("--step-time", default=None, help="each step's duration (default: -t)")
+    g.add_argument("--precision", type=float, default=0.05,
+                   help="--find-max: stop when the highest rate that held and the lowest that failed are this close "
+                        "(relative, default 0.05)")
+    g.add_argument("--max-steps", type=int, default=12, help="--find-max: at most this many steps (default 12)")
     options.add_arguments(p, locust=False)
     p.set_defaults(func=main)
 
@@ -49,6 +61,9 @@ def main(args: argparse.Namespace) -> int:
     try:
         scenario = get(args.scenario)
         slo.parse(args.slo)  # before starting anything: a typo in a gate should cost nothing
+        weights(scenario, args.mix)
+        if args.rate is not None:
+            Arrivals(args.rate, args.arrival, args.burstiness)
     except ValueError as exc:
         return _fail(str(exc))
     demo = None
@@ -63,6 +78,8 @@ def main(args: argparse.Namespace) -> int:
         admin = info["accounts"]["node_admin"]
         args.admin_user, args.admin_password = admin["username"], admin["password"]
     try:
+        if args.find_max or args.sweep:
+            return _search(args, scenario)
         return _load(args, scenario)
     finally:
         if demo:
@@ -90,6 +107,51 @@ def _load(args: argparse.Namespace, scenario: Scenario) -> int:
         return proc.wait()
 
 
+def _search(args: argparse.Namespace, scenario: Scenario) -> int:
+    """--find-max / --sweep: one open-loop run per step, then the curve, report.html and summary.json."""
+    import copy
+    import json
+
+    from . import curve, search
+
+    try:
+        plan = search.Plan(start_rate=args.start_rate, precision=args.precision, max_steps=args.max_steps,
+                           sweep=search.parse_sweep(args.sweep) if args.sweep else ())
+    except ValueError as exc:
+        return _fail(str(exc))
+    if plan.start_rate <= 0 or not 0 < plan.precision < 1 or plan.max_steps < 2:
+        return _fail("--start-rate must be > 0, --precision between 0 and 1, --max-steps at least 2")
+    root = Path(args.report_dir or "topapi-capacity")
+
+    def run_step(rate: float, report: Path) -> dict | None:
+        step = copy.copy(args)
+        step.rate, step.report_dir, step.run_time = rate, str(report), args.step_time or args.run_time
+        code = _load(step, scenario)
+        path = report / "summary.json"
+        if code not in (0, 1) or not path.exists():
+            print(f"topapi load: the step at {rate:g}/s did not run (exit {code})", file=sys.stderr)
+            return None
+        return json.loads(path.read_text())
+
+    steps = search.search(plan, run_step, root)
+    if not steps:
+        return 2
+    summary = search.summary("sweep" if plan.sweep else "find-max", steps, args.slo)
+    from .summary import write
+
+    write(summary, root / "summary.json")
+    png = None
+    try:
+        png = curve.plot(summary, root / "curve.png")
+    except Exception as exc:  # a plot must never cost the search its summary and exit code
+        print(f"topapi load: plotting failed: {exc}", file=sys.stderr)
+    curve.report_html(summary, png, root / "report.html")
+    best = summary["max_rate"]
+    print(f"\ntopapi load: {'every SLO holds up to ' + format(best, 'g') + ' requests/s' if best is not None else 'no rate met every SLO'}"
+          f" ({len(steps)} steps; {root / 'report.html'})", flush=True)
+    return 0 if summary["passed"] else 1
+
+
 def _discover_nodes(args: argparse.Namespace, scenario: Scenario) -> str | None:
     option = MODEL_OPTION.get(scenario.model)
     if option is None or not (args.admin_user and args.admin_password):
@@ -111,8 +173,11 @@ def _discover_nodes(args: argparse.Namespace, scenario: Scenario) -> str | None:
 
 
 def locust_command(args: argparse.Namespace) -> list[str]:
+    users, spawn_rate = args.users, args.spawn_rate or args.users
+    if args.rate:  # open loop: one scheduler per process, the rate split between them
+        users = spawn_rate = args.processes if args.processes > 0 else (os.cpu_count() or 1) if args.processes else 1
     cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", args.base_url,
-           "-u", str(args.users), "-r", f"{args.spawn_rate or args.users:g}", "-t", args.run_time,
+           "-u", str(users), "-r", f"{spawn_rate:g}", "-t", args.run_time,
            "--only-summary", "--loglevel", args.loglevel]
     if args.processes:
         cmd += ["--processes", str(args.processes)]

@@ -8,6 +8,7 @@ Options of its own: see `locust -f load/locustfile.py --help` (from --scenario o
 """
 
 from load import run  # noqa: F401  (registers the event listeners)
+from load.openloop import OpenLoopUser  # noqa: F401  (--rate: open-loop arrivals)
 from load.users import (  # noqa: F401  (Locust collects the user classes from this module)
     ChatStreamUser,
     ChatUser,

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .arrivals import PATTERNS
 from .calls import CallOptions
-from .scenarios import SCENARIOS
+from .scenarios import MIXED_TEXT, SCENARIOS
 
 D = CallOptions()
 
@@ -65,6 +66,19 @@ def add_arguments(parser: Any, *, locust: bool = True) -> None:
                    help="failover: seconds into the run (default: 1/2 of -t)")
     g.add_argument("--fault", default="", help='failover: the fault, JSON as /_mock/config takes it '
                                                 '(default {"rate": 1, "kind": "status", "status": 500})')
+    # open loop (load/openloop.py): requests leave on a schedule, whatever the target does
+    g.add_argument("--rate", type=float, default=None,
+                   help="open loop: requests per second over all processes (closed-loop users when not given)")
+    g.add_argument("--arrival", choices=PATTERNS, default="poisson",
+                   help="open loop: gaps between requests: constant, poisson (default) or gamma (--burstiness)")
+    g.add_argument("--burstiness", type=float, default=1.0,
+                   help="open loop, gamma: the gaps' shape; 1 is Poisson, below 1 burstier, above 1 smoother")
+    g.add_argument("--max-concurrency", type=int, default=0,
+                   help="open loop: at most this many requests in flight per process; the rest wait in a queue "
+                        "and count as late (default: no cap)")
+    g.add_argument("--arrival-seed", type=int, default=None, help="open loop: seed of the schedule (default: random)")
+    g.add_argument("--mix", default="", help="weights of the calls, e.g. chat-stream=6,chat=3,image=1 (default: "
+                                             "the scenario's; for mixed " + MIXED_TEXT + ")")
     g.add_argument("--progress", action="store_true", default=False, include_in_web_ui=False,
                    help="print a live progress line (topapi load sets it)")
 

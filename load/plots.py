@@ -117,3 +117,28 @@ def _marks(ax: Any, marks: dict[str, float | None] | None) -> None:
             ax.axvline(t, color="#cc3311", linestyle="--", linewidth=1)
             ax.annotate(label, (t, 1.0), xycoords=("data", "axes fraction"), fontsize=8, color="#cc3311",
                         rotation=90, va="top", ha="right")
+
+
+def arrivals(open_loop: dict[str, Any], path: Path) -> Path | None:
+    """Open loop: offered, achieved and completed requests/s per second, and the queue behind them."""
+    series = open_loop["queue"]["series"]
+    if not series:
+        return None
+    xs = [p["t"] for p in series]
+    fig, (ax, ax_q) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    for key, color, style in (("offered_rps", "#4477aa", "--"), ("achieved_rps", "#228833", "-"),
+                              ("completed_rps", "#aa3377", ":")):
+        ax.plot(xs, [p[key] for p in series], style, color=color, label=key.replace("_rps", ""))
+    ax.set_ylabel("requests/s")
+    ax.set_title(f"open loop: {open_loop['arrival']} arrivals at {open_loop['rate']:g}/s asked "
+                 f"(offered {open_loop['offered_rps']:g}, achieved {open_loop['achieved_rps']:g})")
+    ax.legend(fontsize=8)
+    ax_q.plot(xs, [p["waiting"] for p in series], color="#cc3311", label="waiting to be sent (late)")
+    ax_q.plot(xs, [p["in_flight"] for p in series], color="#4477aa", label="in flight")
+    ax_q.set_ylabel("requests")
+    ax_q.set_xlabel("s since start")
+    ax_q.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -9,6 +9,7 @@ from typing import Any
 import gevent
 import psutil
 
+from .rates import LATE_MS
 from .samples import percentile
 
 WINDOW_S = 5.0  # latency percentiles over the last few seconds: what is happening now
@@ -33,6 +34,11 @@ def line(run: Any, now: float, me: psutil.Process) -> str:
     errors = sum(not s.ok for s in samples)
     parts = [f"[{elapsed:6.1f}s]", f"users {run.environment.runner.user_count}", f"req {n}",
              f"rps {n / elapsed if elapsed > 0 else 0:7.1f}", f"err {100 * errors / n if n else 0:.2f}%"]
+    if run.opts.rate:  # open loop: is the schedule kept, and how long is the queue
+        recent_arrivals = [(a, b) for a, b in run.recorder.arrivals[-5000:] if b is not None and b >= now - WINDOW_S]
+        late = sum(b - a >= LATE_MS / 1000 for a, b in recent_arrivals)
+        parts.append(f"asked {run.opts.rate:g}/s sent {len(recent_arrivals) / min(WINDOW_S, max(elapsed, 1e-9)):.1f}/s"
+                     + (f" late {late}" if late else ""))
     recent = [s for s in samples[-5000:] if s.ok and s.t >= now - WINDOW_S]
     for metric in ("ttft", "itl", "e2e"):
         vals = sorted(v for s in recent if (v := getattr(s, metric)) is not None)

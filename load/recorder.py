@@ -19,6 +19,7 @@ from locust.runners import WorkerRunner
 from .samples import Sample
 
 REPORT_KEY = "topapi_samples"
+ARRIVALS_KEY = "topapi_arrivals"  # open loop: [scheduled, sent or None] (epoch s) of every arrival
 # Locust row types for the metrics (ms); stall is in summary.json only, it is a max of gaps
 ROWS = (("TTFB", "ttfb"), ("TTFT", "ttft"), ("ITL", "itl"), ("E2E", "e2e"))
 
@@ -27,7 +28,9 @@ class Recorder:
     def __init__(self, environment: Environment) -> None:
         self.environment = environment
         self.samples: list[Sample] = []
+        self.arrivals: list[tuple[float, float | None]] = []
         self._outbox: list[list[Any]] = []
+        self._arrivals_out: list[tuple[float, float | None]] = []
         self.is_worker = isinstance(environment.runner, WorkerRunner)
         events = environment.events
         if self.is_worker:
@@ -37,7 +40,13 @@ class Recorder:
 
     def clear(self) -> None:
         self.samples.clear()
+        self.arrivals.clear()
         self._outbox.clear()
+        self._arrivals_out.clear()
+
+    def arrival(self, scheduled: float, sent: float | None) -> None:
+        """An open-loop request: when it was due and when it left (None: still queued when the run ended)."""
+        (self._arrivals_out if self.is_worker else self.arrivals).append((scheduled, sent))
 
     def add(self, sample: Sample) -> Sample:
         if sample.ok:
@@ -55,6 +64,8 @@ class Recorder:
 
     def _to_master(self, client_id: str, data: dict[str, Any]) -> None:
         data[REPORT_KEY], self._outbox = self._outbox, []
+        data[ARRIVALS_KEY], self._arrivals_out = self._arrivals_out, []
 
     def _from_worker(self, client_id: str, data: dict[str, Any]) -> None:
         self.samples.extend(Sample.from_row(r) for r in data.get(REPORT_KEY, ()))
+        self.arrivals.extend((a, b) for a, b in data.get(ARRIVALS_KEY, ()))

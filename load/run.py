@@ -8,6 +8,7 @@ reports are in) writes summary.json and the plots and sets the exit code from th
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import time
@@ -17,16 +18,17 @@ from typing import Any
 import gevent
 import orjson
 import requests
-from locust import events
+from locust import argument_parser, events
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
-from . import mockctl, nodes, options, progress, slo
+from . import mockctl, nodes, options, progress, rates, slo
 from . import summary as summary_mod
+from .arrivals import Arrivals
 from .failover import DEFAULT_FAULT, FaultSchedule, analyse
 from .recorder import Recorder
 from .samples import Sample
-from .scenarios import Scenario, get
+from .scenarios import Scenario, get, weights
 from .users import USERS
 
 log = logging.getLogger("load")
@@ -52,6 +54,7 @@ class Run:
         start-up). A worker started elsewhere gets the master's options only when a run
         starts, so it checks nothing and keeps every user class: the master picks by name."""
         self.scenario: Scenario = get(self.opts.scenario)
+        self.blend = weights(self.scenario, getattr(self.opts, "mix", ""))
         self.slos = slo.merge(slo.parse(self.scenario.default_slo), slo.parse(self.opts.slo))
         self.mocks = mockctl.parse_mocks(self.opts.mock)
         self.weights = nodes.parse_weights(self.opts.weights)
@@ -59,6 +62,8 @@ class Run:
         if self.is_worker:
             return
         self._check()
+        if self.opts.rate is not None:
+            Arrivals(self.opts.rate, self.opts.arrival, self.opts.burstiness)  # a clear error for a bad schedule
         if self.mocks:
             self._probe_mocks()
 
@@ -91,8 +96,15 @@ class Run:
     def select_users(self) -> None:
         if self.opts.user_classes:  # classes named on the command line win
             return
+        if self.opts.rate:
+            from .openloop import OpenLoopUser
+
+            self.environment.user_classes[:] = [OpenLoopUser]
+            return
         chosen = []
-        for name, weight in self.scenario.users.items():
+        for name, weight in self.blend.items():
+            if weight <= 0:
+                continue
             cls = USERS[name]
             cls.weight = weight
             chosen.append(cls)
@@ -178,6 +190,18 @@ class Run:
             extra["failover"] = analyse(self.schedule, self.watch, expected.get(self.schedule.node, 0.0), samples)
         if self.fidelity_config is not None:
             extra["fidelity"] = summary_mod.fidelity(samples, **self.fidelity_config)
+        if self.opts.rate:
+            o = self.opts
+            arrivals = rates.open_loop(samples, self.recorder.arrivals, self.t0 + (o.warmup_s or 0.0),
+                                       self.t_end or time.time(), rate=o.rate, pattern=o.arrival,
+                                       burstiness=o.burstiness, max_concurrency=o.max_concurrency)
+            extra.update(offered_rps=arrivals["offered_rps"], achieved_rps=arrivals["achieved_rps"], arrivals=arrivals)
+            # requests in flight when the run stops never end (with short steps, a good part of them):
+            # goodput is the share of ended requests that met every SLO, times the rate that left
+            limits = slo.request_limits(self.slos)
+            if samples:
+                share = sum(summary_mod.good(s, limits) for s in samples) / len(samples)
+                extra["goodput_rps"] = round(arrivals["achieved_rps"] * share, 3)
         runner = self.environment.runner
         users = getattr(self.opts, "num_users", None) or max(runner.target_user_count or 0, runner.user_count)
         return summary_mod.build(scenario=self.scenario.name, target=self.environment.host or "",
@@ -198,6 +222,8 @@ class Run:
 
             plots.distributions(samples, report_dir / "ttft_itl.png")
             plots.over_time(samples, self.t0, report_dir / "latency_over_time.png", marks)
+            if summary.get("arrivals"):
+                plots.arrivals(summary["arrivals"], report_dir / "arrivals.png")
             if self.watch is not None:
                 expected = nodes.expected_shares(self.weights) if self.weights else None
                 plots.node_shares(self.watch.points, report_dir / "node_shares.png", expected, marks)
@@ -211,6 +237,12 @@ class Run:
         summary, out = self.final, sys.stdout
         out.write(f"\ntopapi load: {summary['scenario']} against {summary['target']}: {summary['requests']} requests, "
                   f"{summary['errors']} errors, {summary['rps']:.1f} req/s over {summary['duration_s']:.1f}s\n")
+        a = summary.get("arrivals")
+        if a:
+            out.write(f"  open loop, {a['arrival']} at {a['rate']:g}/s: offered {a['offered_rps']:.1f}/s, achieved "
+                      f"{a['achieved_rps']:.1f}/s, completed {a['completed_rps']:.1f}/s; {a['late']} late "
+                      f"(>= {a['late_ms']:g} ms), {a['unsent']} never sent, queue max {a['queue']['waiting_max']}, "
+                      f"in flight max {a['queue']['in_flight_max']}\n")
         for name in ("ttfb_ms", "ttft_ms", "itl_ms", "e2e_ms"):
             d = summary["metrics"][name]
             if d["count"]:
@@ -224,6 +256,13 @@ class Run:
 
 
 # -- wiring: the locustfile imports this module, which registers the listeners ---------------------
+
+# Locust's worker re-parses its whole default command line once per option of every spawn message
+# (`k not in argument_parser.default_args_dict()` in a dict comprehension): ~100 parses, which on a
+# busy machine blocked a worker past its heartbeat and the master dropped it. The defaults never
+# change within a process: parse them once.
+argument_parser.default_args_dict = functools.cache(argument_parser.default_args_dict)
+
 
 @events.init_command_line_parser.add_listener
 def _parser(parser: Any, **_: Any) -> None:

@@ -27,6 +27,7 @@ class Sample:
     e2e: float | None = None  # request sent -> answer complete
     tokens: int | None = None  # output tokens, from the answer's usage
     error: str | None = None
+    delay: float | None = None  # open loop: ms from the request's scheduled time to when it was sent
 
     def row(self) -> list:
         return list(astuple(self))

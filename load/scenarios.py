@@ -48,6 +48,36 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
 )}
 
 
+# call name (as in --mix and in the reports) -> the Locust user class that makes that call
+CALL_USERS = {"chat-stream": "ChatStreamUser", "chat": "ChatUser", "responses-stream": "ResponsesStreamUser",
+              "gemini-stream": "GeminiStreamUser", "image": "ImageUser", "video": "VideoUser"}
+MIXED_TEXT = ",".join(f"{call}={SCENARIOS['mixed'].users[user]:g}" for call, user in CALL_USERS.items())
+
+
+def weights(scenario: Scenario, mix: str) -> dict[str, float]:
+    """User class name -> weight: the scenario's blend, or `--mix chat-stream=6,chat=3,...`."""
+    if not mix.strip():
+        return dict(scenario.users)
+    out: dict[str, float] = {}
+    for part in mix.split(","):
+        if not part.strip():
+            continue
+        name, sep, raw = part.partition("=")
+        name = name.strip()
+        if name not in CALL_USERS:
+            raise ValueError(f"--mix: unknown call {name!r}; known: {', '.join(CALL_USERS)}")
+        try:
+            weight = float(raw) if sep else 1.0
+        except ValueError:
+            raise ValueError(f"--mix: {part.strip()!r}: the weight is not a number") from None
+        if weight < 0:
+            raise ValueError(f"--mix: {name}'s weight must be >= 0")
+        out[CALL_USERS[name]] = weight
+    if not any(out.values()):
+        raise ValueError("--mix: at least one call needs a weight above 0")
+    return out
+
+
 def get(name: str) -> Scenario:
     try:
         return SCENARIOS[name]

@@ -80,3 +80,6 @@ class VideoUser(GatewayUser):
 
 USERS: dict[str, type[GatewayUser]] = {c.__name__: c for c in (
     ChatStreamUser, ChatUser, ResponsesStreamUser, GeminiStreamUser, ImageUser, VideoUser)}
+# the call each user class makes: what an open-loop arrival of that kind calls (load/openloop.py)
+CALLS = {"ChatStreamUser": calls.chat_stream, "ChatUser": calls.chat, "ResponsesStreamUser": calls.responses_stream,
+         "GeminiStreamUser": calls.gemini_stream, "ImageUser": calls.image, "VideoUser": calls.video}

@@ -32,6 +32,8 @@ def add_settings_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=d.seed)
     g.add_argument("--node-name", default=None, help="name in x-mock-node and stats (default: the kind)")
     g.add_argument("--ttft-ms", type=float, default=d.ttft_ms)
+    g.add_argument("--ttft-per-stream-ms", type=float, default=d.ttft_per_stream_ms,
+                   help="TTFT grows by this for every other request in flight when one arrives (default 0)")
     g.add_argument("--itl-ms", type=float, default=d.itl_ms)
     g.add_argument("--jitter-ms", type=float, default=d.jitter_ms)
     g.add_argument("--tokens-per-chunk", type=int, default=d.tokens_per_chunk)
@@ -46,8 +48,8 @@ def add_settings_flags(p: argparse.ArgumentParser) -> None:
 
 def settings_from(args: argparse.Namespace, node_name: str) -> Settings:
     s = Settings(seed=args.seed, node_name=args.node_name or node_name, ttft_ms=args.ttft_ms,
-                 itl_ms=args.itl_ms, jitter_ms=args.jitter_ms, tokens_per_chunk=args.tokens_per_chunk,
-                 video_ms=args.video_ms,
+                 ttft_per_stream_ms=args.ttft_per_stream_ms, itl_ms=args.itl_ms, jitter_ms=args.jitter_ms,
+                 tokens_per_chunk=args.tokens_per_chunk, video_ms=args.video_ms,
                  fault=Fault(rate=args.fault_rate, kind=args.fault_kind, status=args.fault_status,
                              after_chunks=args.fault_after_chunks, hang_s=args.fault_hang_s,
                              slow_itl_ms=args.fault_slow_itl_ms))

@@ -68,12 +68,13 @@ class Frame:
 class Ctx:
     """Per-request state: the request number, its settings, and its fault (if it drew one)."""
 
-    __slots__ = ("server", "n", "settings", "fault", "t0", "transport", "model")
+    __slots__ = ("server", "n", "settings", "fault", "t0", "transport", "model", "ttft_ms")
 
     def __init__(self, server: MockServer, n: int, settings: Settings, fault: Fault | None,
-                 t0: float, transport: Any) -> None:
+                 t0: float, transport: Any, others_in_flight: int = 0) -> None:
         self.server, self.n, self.settings, self.fault = server, n, settings, fault
         self.t0, self.transport, self.model = t0, transport, None
+        self.ttft_ms = settings.ttft_ms + settings.ttft_per_stream_ms * others_in_flight
 
     # -- ids and time, derived from the seed and the counter --------------------------------
     def ident(self, prefix: str, length: int = 24) -> str:
@@ -113,7 +114,7 @@ class Ctx:
     async def wait_tokens(self, n_tokens: int) -> None:
         """A non-streamed answer is ready when its last token would have been streamed."""
         s = self.settings
-        delay = (s.ttft_ms + s.itl_ms * max(n_tokens - 1, 0)) / 1000
+        delay = (self.ttft_ms + s.itl_ms * max(n_tokens - 1, 0)) / 1000
         if self.fault is not None and self.fault.kind == "slow":
             delay += self.fault.slow_itl_ms * max(n_tokens - 1, 0) / 1000
         if delay > 0:
@@ -131,7 +132,7 @@ class Ctx:
         """
         s, fault, loop = self.settings, self.fault, asyncio.get_running_loop()
         interval = s.itl_ms * s.tokens_per_chunk / 1000
-        deadline = self.t0 + s.ttft_ms / 1000
+        deadline = self.t0 + self.ttft_ms / 1000
         k = sent = 0
         transport = self.transport
         for frame in frames:
@@ -323,7 +324,7 @@ class MockServer:
         arrived = scope.get(ARRIVED)
         if arrived is not None:  # the request's clock starts when it came in, not when its turn came
             t0 -= max(0.0, time.monotonic() - arrived)
-        ctx = Ctx(self, n, settings, fault, t0, transport)
+        ctx = Ctx(self, n, settings, fault, t0, transport, self.in_flight)
         scope["mock"] = ctx
         if transport is not None:
             # ASGI 2.4 lets Starlette stream in this task instead of a task group (a new task per

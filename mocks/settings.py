@@ -38,6 +38,9 @@ class Settings:
     seed: int = 0
     node_name: str = "mock"
     ttft_ms: float = 0.0
+    # TTFT grows with load: + this much for every other request in flight when one arrives
+    # (a server that shares its capacity; capacity searches have a known maximum to find)
+    ttft_per_stream_ms: float = 0.0
     itl_ms: float = 0.0
     jitter_ms: float = 0.0
     tokens_per_chunk: int = 1
@@ -45,7 +48,7 @@ class Settings:
     fault: Fault = field(default_factory=Fault)
 
     def validate(self) -> None:
-        for name in ("ttft_ms", "itl_ms", "jitter_ms", "video_ms"):
+        for name in ("ttft_ms", "ttft_per_stream_ms", "itl_ms", "jitter_ms", "video_ms"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{name} must be >= 0")
         if self.tokens_per_chunk < 1:
