@@ -2,8 +2,8 @@
 
 What is judged is the schedule, measured from the requests' send stamps (samples.csv), never
 from how fast the machine happened to be: a rate over a window is exact however late single
-requests left, and the Poisson test has enough gaps (3,000) that a CV off by 0.1 is > 5 sigma
-from chance (the CV of n exponential gaps has a standard error of about 1/sqrt(n)).
+requests left, and the Poisson test judges at least 1,000 gaps (the CV of n exponential gaps has
+a standard error of about 1/sqrt(n): 0.1 is more than 3 of them; 3,000 when the machine is quiet).
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from load_support import run_load, start_mock, stop
 
-from load.rates import LATE_MS, interarrival_cv
+from load.rates import interarrival_cv
+
+ON_TIME_MS = 2.0
 
 pytestmark = pytest.mark.slow
 
@@ -64,12 +66,15 @@ def test_poisson_gaps_have_a_cv_of_1(fast_mock: str, tmp_path: Path) -> None:
     # the schedule itself (sent - delay): exponential gaps
     cv_schedule = interarrival_cv([t - d / 1000 for t, d in sent])
     assert cv_schedule is not None and abs(cv_schedule - 1.0) < 0.1, cv_schedule
-    # the sends: gaps between consecutive requests that both left on time (a busy machine starves the
-    # generator now and then, and what it sends on catching up is a burst that says nothing of the schedule)
-    on_time = [b[0] - a[0] for a, b in zip(sent, sent[1:], strict=False) if a[1] < LATE_MS and b[1] < LATE_MS]
-    if len(on_time) < 1500:
-        pytest.skip(f"the machine delayed too many sends by >= {LATE_MS:g} ms ({len(on_time)} on-time gaps of "
-                    f"{len(sent) - 1}): too busy to judge the send times")
+    # the sends: gaps between consecutive requests that both left within 2 ms of their time. A busy
+    # machine starves the generator now and then, and what it sends on catching up is a burst that says
+    # nothing of the schedule. Leaving those out keeps the gaps exponential (stalls start at random
+    # times, and an exponential gap that holds no stall start is still exponential), and the 2 ms
+    # left of jitter moves the CV of 6.7 ms gaps by at most ~0.03.
+    on_time = [b[0] - a[0] for a, b in zip(sent, sent[1:], strict=False) if a[1] < ON_TIME_MS and b[1] < ON_TIME_MS]
+    if len(on_time) < 1000:
+        pytest.skip(f"the machine delayed too many sends by >= {ON_TIME_MS:g} ms ({len(on_time)} on-time gaps of "
+                    f"{len(sent) - 1}): too busy to judge the send times (the schedule's CV was {cv_schedule:.3f})")
     mean = sum(on_time) / len(on_time)
     cv = (sum((g - mean) ** 2 for g in on_time) / (len(on_time) - 1)) ** 0.5 / mean
     assert abs(cv - 1.0) < 0.1, (cv, len(on_time))
