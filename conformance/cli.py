@@ -87,9 +87,10 @@ def probe(target: Target) -> tuple[Found | None, str | None]:
     finally:
         ctx.close()
     if found.refused:
-        first = next(e for ev in found.form_evidence.values() for e in ev)  # "GET /v1/models: bearer 401, ..."
+        # "GET /v1/models: bearer 401, ...": the first route that refused
+        first = next(e for ev in found.form_evidence.values() for e in ev if " 401" in e or " 403" in e)
         route, _, answers = first.partition(": ")
-        status = answers.split(", ")[0].split(" ")[-1]
+        status = next(a.split(" ")[-1] for a in answers.split(", ") if a.endswith((" 401", " 403")))
         return found, (f"{target.root} refused the API key (HTTP {status} on {route}, in every key form and on "
                        "every route probed): check --api-key")
     if not found.offered:

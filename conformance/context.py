@@ -329,8 +329,10 @@ class Ctx:
     def _error_body(self, resp: httpx.Response, status: int, what: str, shape: str) -> dict[str, Any]:
         got = resp.status_code
         if got != status:
-            cause = "refusal.5xx" if got >= 500 and status < 500 else f"refusal.{status}" if status in (
-                400, 401, 404) else None
+            # a key refused otherwise than with 401 is one cause whatever came instead; other refusals
+            # answered with a server error are "refusal.5xx", like refusal.no_500's
+            cause = ("refusal.401" if status == 401 else "refusal.5xx" if got >= 500
+                     else f"refusal.{status}" if status in (400, 404) else None)
             self.fail(f"{what}: HTTP {got}, expected {status}: {resp.text[:200]!r}", cause=cause)
         ctype = resp.headers.get("content-type", "")
         self.expect(ctype.startswith("application/json"), f"{what}: error content-type {ctype!r}, expected JSON",

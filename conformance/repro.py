@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-BODY_LIMIT = 600  # characters of a request body kept in a reproduction
+BODY_LIMIT = 600  # characters of a request body shown in a reproduction
+REPLAY_LIMIT = 64_000  # a body up to this long is also kept whole (masked), so the request can be replayed
 ANSWER_LIMIT = 300  # characters of the answer
 SENSITIVE = ("authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie", "proxy-authorization")
 SENSITIVE_WORDS = ("key", "secret", "token", "password", "auth")
@@ -41,6 +42,7 @@ class Exchange:
     status: int | None  # None: no answer (transport error)
     answer: str  # the first bytes of the answer (or the transport error)
     curl: str
+    whole_body: str | None = None  # the body unshortened (secrets masked), when it is text and not huge
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,8 +97,10 @@ def build(method: str, url: str, headers: dict[str, str], body: bytes | str | No
     text = _text(body)
     safe_body = None if text is None else secrets.mask(text)
     ans = secrets.mask(_text(answer) or "")
+    whole = safe_body if safe_body is not None and len(safe_body) <= REPLAY_LIMIT and not (
+        safe_body.startswith("<") and safe_body.endswith(">")) else None
     return Exchange(method, safe_url, shown, _cut(safe_body, BODY_LIMIT), status, _cut(ans, ANSWER_LIMIT) or "",
-                    curl_line(method, safe_url, shown, safe_body))
+                    curl_line(method, safe_url, shown, safe_body), whole)
 
 
 def curl_line(method: str, url: str, headers: dict[str, str], body: str | None) -> str:

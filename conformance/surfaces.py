@@ -55,11 +55,13 @@ def dialect(path: str) -> str:
     return "openai"
 
 
-def surface_of(path: str) -> str:
-    """The surface a path of gateway.yaml belongs to."""
+def surface_of(path: str, method: str = "") -> str:
+    """The surface a path of gateway.yaml (with its method, where it matters) belongs to."""
     p = "/" + path.lstrip("/")
     if p.startswith("/api/"):
         return "console"
+    if method.upper() == "POST" and p.startswith("/v1/videos/") and p.endswith("/content"):
+        return "topapi"  # the guide downloads with POST; the official API with GET
     if p.startswith(("/gemini/", "/responses/")) or p in ("/v1/getModelList", "/healthz"):
         return "topapi"
     if dialect(p) == "gemini":
@@ -114,7 +116,7 @@ class Found:
     evidence: dict[str, list[str]] = field(default_factory=dict)  # surface -> ["POST /v1/... -> 404", ...]
     forms: dict[str, list[str]] = field(default_factory=dict)  # dialect -> accepted forms, preferred first
     form_evidence: dict[str, list[str]] = field(default_factory=dict)  # dialect -> ["bearer: 200", ...]
-    refused: bool = False  # some form was answered 401/403 and none was accepted anywhere
+    refused: bool = False  # no form accepted anywhere, and every answer a 401/403 (or a missing route)
 
     @property
     def offered(self) -> tuple[str, ...]:
@@ -144,14 +146,14 @@ def run_probe(send: Callable[[str, str, Any, str], httpx.Response], models: dict
         except httpx.TransportError as exc:
             raise Unreachable(f"{type(exc).__name__}: {exc or 'no answer'}") from None
 
-    any_refused = False
+    seen_statuses: set[int] = set()
     for d in DIALECTS:
         accepted: list[str] = []
         evidence: list[str] = []
         for p in FORM_PROBES[d](models):
             seen = {form: status(p, form) for form in FORM_ORDER[d]}
             evidence.append(f"{p.method} {p.path}: " + ", ".join(f"{f} {s}" for f, s in seen.items()))
-            any_refused |= any(s in (401, 403) for s in seen.values())
+            seen_statuses |= set(seen.values())
             accepted = [f for f, s in seen.items() if 200 <= s < 300]
             if accepted:
                 break
@@ -170,5 +172,6 @@ def run_probe(send: Callable[[str, str, Any, str], httpx.Response], models: dict
                 break
         found.surfaces[surface] = offered
         found.evidence[surface] = evidence
-    found.refused = any_refused and not any(found.forms.values())
+    found.refused = (not any(found.forms.values()) and bool(seen_statuses & {401, 403})
+                     and seen_statuses <= {401, 403, 404, 405})
     return found

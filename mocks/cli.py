@@ -44,12 +44,14 @@ def add_settings_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--fault-after-chunks", type=int, default=f.after_chunks)
     g.add_argument("--fault-hang-s", type=float, default=f.hang_s)
     g.add_argument("--fault-slow-itl-ms", type=float, default=f.slow_itl_ms)
+    g.add_argument("--api-key", default=d.api_key, help="accept only this key, refusing others as the real API "
+                   "does (OpenAI: 401 invalid_api_key; Gemini: 400 API_KEY_INVALID); default: any non-empty key")
 
 
 def settings_from(args: argparse.Namespace, node_name: str) -> Settings:
     s = Settings(seed=args.seed, node_name=args.node_name or node_name, ttft_ms=args.ttft_ms,
                  ttft_per_stream_ms=args.ttft_per_stream_ms, itl_ms=args.itl_ms, jitter_ms=args.jitter_ms,
-                 tokens_per_chunk=args.tokens_per_chunk, video_ms=args.video_ms,
+                 tokens_per_chunk=args.tokens_per_chunk, video_ms=args.video_ms, api_key=args.api_key,
                  fault=Fault(rate=args.fault_rate, kind=args.fault_kind, status=args.fault_status,
                              after_chunks=args.fault_after_chunks, hang_s=args.fault_hang_s,
                              slow_itl_ms=args.fault_slow_itl_ms))

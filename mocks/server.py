@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from jsonschema.exceptions import best_match
@@ -294,6 +295,13 @@ class MockServer:
                            (401, "You didn't provide an API key. Send it as 'Authorization: Bearer KEY'."))
             await self._send_error(send, status, msg, headers={NODE_HEADER: self.node_name})
             return
+        if self.settings.api_key and _key_of(scope) != self.settings.api_key:
+            # the real answers to a wrong key (Gemini's is a 400, not a 401)
+            status, msg, code = ((400, "API key not valid. Please pass a valid API key.", None)
+                                 if self.dialect == "gemini" else
+                                 (401, "Incorrect API key provided.", "invalid_api_key"))
+            await self._send_error(send, status, msg, headers={NODE_HEADER: self.node_name}, code=code)
+            return
         self.counter += 1
         n = self.counter
         self.by_endpoint[scope["path"]] += 1
@@ -358,8 +366,9 @@ class MockServer:
         finally:
             self.in_flight -= 1
 
-    async def _send_error(self, send, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        body = self.error_body(status, message)
+    async def _send_error(self, send, status: int, message: str, headers: dict[str, str] | None = None,
+                          code: str | None = None) -> None:
+        body = self.error_body(status, message, code=code)
         raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         raw_headers += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
@@ -406,6 +415,18 @@ def _has_key(scope) -> bool:
             return True
     qs = scope.get("query_string", b"")
     return b"key=" in qs and any(p.startswith(b"key=") and len(p) > 4 for p in qs.split(b"&"))
+
+
+def _key_of(scope) -> str | None:
+    """The key as sent: `Authorization: Bearer K` (or bare), x-api-key, x-goog-api-key, or ?key=."""
+    for name, value in scope["headers"]:
+        if name in _KEY_HEADERS and value.strip():
+            text = value.decode("latin-1").strip()
+            return text[7:].strip() if name == b"authorization" and text.lower().startswith("bearer ") else text
+    for part in scope.get("query_string", b"").split(b"&"):
+        if part.startswith(b"key="):
+            return unquote(part[4:].decode("latin-1"))
+    return None
 
 
 def ctx_of(request: Request) -> Ctx:

@@ -46,6 +46,7 @@ class Settings:
     tokens_per_chunk: int = 1
     video_ms: float = 3000.0
     fault: Fault = field(default_factory=Fault)
+    api_key: str = ""  # "": any non-empty key is accepted; else only this one (a relay in front must pass it on)
 
     def validate(self) -> None:
         for name in ("ttft_ms", "ttft_per_stream_ms", "itl_ms", "jitter_ms", "video_ms"):

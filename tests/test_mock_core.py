@@ -107,6 +107,21 @@ def test_missing_key_is_refused_in_each_dialect(server) -> None:
         assert httpx.post(g.url + path, json=body, headers={"x-goog-api-key": "k"}).status_code == 200
 
 
+def test_a_configured_key_is_the_only_one_accepted() -> None:
+    """`--api-key`: a wrong key is refused as the real APIs refuse it (a relay in front must pass the key on)."""
+    with ServerThread(OpenAIMock(Settings(api_key="sk-upstream-1"))) as srv:
+        for headers in ({"authorization": "Bearer sk-upstream-1"}, {"x-api-key": "sk-upstream-1"}):
+            assert httpx.post(srv.url + CHAT, json=BODY, headers=headers).status_code == 200
+        r = httpx.post(srv.url + CHAT, json=BODY, headers={"authorization": "Bearer sk-other"})
+        assert check_openai_error(r, 401)["code"] == "invalid_api_key"
+    with ServerThread(GeminiMock(Settings(api_key="g-1"))) as g:
+        path = "/v1beta/models/gemini-2.5-flash:generateContent"
+        body = {"contents": [{"parts": [{"text": "hi"}]}]}
+        assert httpx.post(g.url + path + "?key=g-1", json=body).status_code == 200
+        r = httpx.post(g.url + path, json=body, headers={"x-goog-api-key": "g-2"})
+        assert r.status_code == 400 and r.json()["error"]["status"] == "INVALID_ARGUMENT"
+
+
 def test_node_header_on_every_response(http: httpx.Client) -> None:
     responses = [
         http.post(CHAT, json=BODY),  # 200

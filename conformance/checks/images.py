@@ -14,7 +14,7 @@ from specs import seed
 from specs.content import image_info
 
 from ..context import Ctx
-from ..registry import CheckFailed, Sub, check
+from ..registry import Case, Sub, cases, check
 
 GENERATIONS, EDITS = "/v1/images/generations", "/v1/images/edits"
 SEED_IMAGE_B64: str = seed.IMAGE_EDIT.json()["image"]  # a 100x100 PNG, bare base64 as the seed sends it
@@ -73,6 +73,9 @@ def images_generate(ctx: Ctx) -> None:
     pngs(ctx, ctx.post(GENERATIONS, req), size, f"POST {GENERATIONS} size {size}")
 
 
+GUIDE_FORM = "seed JSON, image as bare base64"  # the usage guide's own form (surface topapi)
+
+
 def edit_forms(ctx: Ctx) -> list[tuple[str, dict[str, Any], str]]:
     """(form name, httpx request arguments, asked size) per input form of an image edit."""
     m, prompt = ctx.target.image_model, "把图片中的猫变成一只狮子"
@@ -80,7 +83,7 @@ def edit_forms(ctx: Ctx) -> list[tuple[str, dict[str, Any], str]]:
     data_url = "data:image/png;base64," + SEED_IMAGE_B64
     mask = mask_png()
     return [
-        ("seed JSON, image as bare base64", {"json": {"model": m, "prompt": prompt, "image": SEED_IMAGE_B64,
+        (GUIDE_FORM, {"json": {"model": m, "prompt": prompt, "image": SEED_IMAGE_B64,
                                                       "size": "1024x1024"}}, "1024x1024"),
         ("official JSON, images:[{image_url}] + mask", {"json": {
             "model": m, "prompt": prompt, "images": [{"image_url": data_url}], "size": "1536x1024",
@@ -98,15 +101,13 @@ def edit_forms(ctx: Ctx) -> list[tuple[str, dict[str, Any], str]]:
        "images:[{image_url}], multipart image / image[] with mask), each returning a real PNG of the asked size",
        surface="openai.images")
 def images_edit_forms(ctx: Ctx) -> list[Sub]:
-    subs = []
-    for name, kw, size in edit_forms(ctx):
-        try:
-            if "json" in kw:
-                r = ctx.post(EDITS, kw["json"])
-            else:
-                r = ctx.request("POST", EDITS, files=kw["files"], data=kw["data"])
-            pngs(ctx, r, size, f"edit ({name})")
-            subs.append(Sub(name, True))
-        except CheckFailed as exc:
-            subs.append(Sub(name, False, str(exc)))
-    return subs
+    def one(name: str, kw: dict[str, Any], size: str) -> None:
+        if "json" in kw:
+            r = ctx.post(EDITS, kw["json"])
+        else:
+            r = ctx.request("POST", EDITS, files=kw["files"], data=kw["data"])
+        pngs(ctx, r, size, f"edit ({name})")
+
+    return cases(ctx, [Case(name, lambda a=(name, kw, size): one(*a),
+                            surface=("openai.images", "topapi") if name == GUIDE_FORM else "openai.images")
+                       for name, kw, size in edit_forms(ctx)])

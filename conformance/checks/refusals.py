@@ -177,4 +177,4 @@ def no_500(ctx: Ctx) -> list[Sub]:
             refused(ctx, r, r.status_code, case.path, f"HTTP {r.status_code}")
 
     return cases(ctx, [Case(f"{c.method} {c.path.split('?')[0]}: {c.name}", lambda c=c: one(c),
-                            surface=surface_of(c.path.split("?")[0])) for c in malformed(ctx)])
+                            surface=surface_of(c.path.split("?")[0], c.method)) for c in malformed(ctx)])

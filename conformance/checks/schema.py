@@ -20,6 +20,7 @@ same cases on every run).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
@@ -31,7 +32,7 @@ from ..admin_sandbox import Sandbox
 from ..context import Ctx
 from ..registry import Sub, check
 from ..schema_worker import run_isolated
-from ..surfaces import surface_of
+from ..surfaces import dialect, surface_of
 
 DOCUMENT = "gateway"
 # Seconds per part. Each part runs in its own child process (conformance/schema_worker.py), both at
@@ -108,7 +109,7 @@ def _part(ctx: Ctx, doc: dict[str, Any], include: Any, credential: str, *, relay
     t = ctx.target
 
     def offered(method: str, path: str) -> bool:  # the surfaces the target offers (and the profile runs)
-        surface = surface_of(path)
+        surface = surface_of(path, method)
         return include(method, path) and t.offers(surface) and (t.in_profile is None or surface in t.in_profile)
 
     labels = st.operations(doc, offered)
@@ -151,7 +152,23 @@ def _budget(ctx: Ctx, part: str) -> float:
        "operation", layer="schema", slow=True)
 def relay(ctx: Ctx) -> list[Sub]:
     _document(ctx)
-    return run_isolated(ctx.target, "relay", _budget(ctx, "relay"))
+    return [with_cause(s) for s in run_isolated(ctx.target, "relay", _budget(ctx, "relay"))]
+
+
+def with_cause(sub: Sub) -> Sub:
+    """The root cause an operation's first finding shares with the protocol checks, when it is one of theirs:
+    auth not enforced, a server error, an error body in the wrong dialect's shape."""
+    if sub.status != "failed" or sub.cause:
+        return sub
+    first = sub.message.split(" | ", 1)[0]
+    cause = None
+    if first.startswith("ignored_auth:"):
+        cause = "refusal.401"
+    elif first.startswith("not_a_server_error:"):
+        cause = "refusal.5xx"
+    elif first.startswith("response_schema_conformance:") and re.search(r"for status code [45]\d\d", first):
+        cause = f"errors.{dialect(sub.name.split(' ', 1)[-1])}_shape"
+    return dataclasses.replace(sub, cause=cause) if cause else sub
 
 
 @check("schema.admin", "schemathesis over the consoles' API (/api) of gateway.yaml as a disposable platform "

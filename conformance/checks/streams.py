@@ -38,6 +38,7 @@ def _gemini(ctx: Ctx) -> list[float]:
 
 STREAMS: dict[str, Callable[[Ctx], list[float]]] = {"chat": _chat, "Responses": _responses, "Gemini": _gemini}
 SURFACE = {"chat": "openai.chat", "Responses": "openai.responses", "Gemini": "gemini"}
+SETUP = {"chat": "setup.chat", "Responses": "setup.responses", "Gemini": "setup.gemini"}
 
 
 def _buffered(ctx: Ctx, name: str, out: list[float]) -> str | None:
@@ -64,6 +65,7 @@ def unbuffered(ctx: Ctx) -> list[Sub]:
         """(result, judged)"""
         try:
             ctx.require_surface(SURFACE[name])
+            ctx.setup(SETUP[name])
         except NotOffered as exc:
             return Sub(name, True, str(exc), status="not_offered"), False
         except Blocked as exc:

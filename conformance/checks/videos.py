@@ -39,6 +39,11 @@ class Job:
         return self.created["id"]
 
 
+def content_methods(ctx: Ctx) -> list[str]:
+    """GET is the official way to download; POST is the usage guide's (surface topapi)."""
+    return ["GET"] + (["POST"] if ctx.offers("topapi") else [])
+
+
 def deadline_s(ctx: Ctx) -> float:
     return ctx.target.video_deadline_s
 
@@ -70,7 +75,7 @@ def make_job(ctx: Ctx) -> Job:
     req = {"model": ctx.target.video_model, "prompt": "一只猫咪在打球 (a cat playing ball)", "seconds": "4",
            "size": "720x1280"}
     job = Job(video(ctx, ctx.post(VIDEOS, req), f"POST {VIDEOS}"))
-    for method in ("GET", "POST"):
+    for method in content_methods(ctx):
         job.early.append((method, ctx.request(method, f"{VIDEOS}/{job.id}/content")))
     after = ctx.get(f"{VIDEOS}/{job.id}")
     if after.status_code == 200:
@@ -141,7 +146,7 @@ def video_content(ctx: Ctx) -> None:
             ctx.expect(r.content[4:8] != b"ftyp", f"{what}: sent video bytes before the job completed")
             ctx.expect(400 <= r.status_code < 500, f"{what}: HTTP {r.status_code}, expected a 4xx: {r.text[:200]}")
             ctx.openai_error(r, r.status_code, what)
-    for method in ("POST", "GET"):
+    for method in content_methods(ctx):
         mp4(ctx, ctx.request(method, f"{VIDEOS}/{job.id}/content"), f"{method} {VIDEOS}/{job.id}/content")
     r = ctx.get(f"{VIDEOS}/{job.id}/content", params={"variant": "thumbnail"})
     ctx.expect(r.status_code == 200, f"GET content?variant=thumbnail: HTTP {r.status_code}: {r.text[:200]}")
