@@ -88,9 +88,10 @@ def probe(target: Target) -> tuple[Found | None, str | None]:
         ctx.close()
     if found.refused:
         # "GET /v1/models: bearer 401, ...": the first route that refused
-        first = next(e for ev in found.form_evidence.values() for e in ev if " 401" in e or " 403" in e)
+        first = next(e for ev in found.form_evidence.values() for e in ev
+                     if all(a.endswith((" 401", " 403")) for a in e.partition(": ")[2].split(", ")))
         route, _, answers = first.partition(": ")
-        status = next(a.split(" ")[-1] for a in answers.split(", ") if a.endswith((" 401", " 403")))
+        status = answers.split(", ")[0].split(" ")[-1]
         return found, (f"{target.root} refused the API key (HTTP {status} on {route}, in every key form and on "
                        "every route probed): check --api-key")
     if not found.offered:

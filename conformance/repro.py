@@ -26,7 +26,9 @@ ANSWER_LIMIT = 300  # characters of the answer
 SENSITIVE = ("authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie", "proxy-authorization")
 SENSITIVE_WORDS = ("key", "secret", "token", "password", "auth")
 QUERY_SECRETS = ("key", "api_key", "token")
-NOT_SECRET = ("not-a-key",)  # deliberately wrong keys the checks send are shown as they are
+NOT_SECRET = ("not-a-key",)
+# headers every client adds on its own: left out of reproductions (curl adds its own)
+NOISE = ("content-length", "host", "accept", "accept-encoding", "connection", "user-agent")  # deliberately wrong keys the checks send are shown as they are
 _LONG_ID = re.compile(r"(?<![A-Za-z0-9_\-])([A-Za-z0-9_\-]{12})[A-Za-z0-9_\-]{12,}([A-Za-z0-9_\-]{6})"
                       r"(?![A-Za-z0-9_\-])")
 
@@ -90,7 +92,7 @@ class Secrets:
 
 def build(method: str, url: str, headers: dict[str, str], body: bytes | str | None, status: int | None,
           answer: bytes | str, secrets: Secrets) -> Exchange:
-    shown = {k: secrets.header(k, v) for k, v in headers.items() if k.lower() not in ("content-length", "host")}
+    shown = {k: secrets.header(k, v) for k, v in headers.items() if k.lower() not in NOISE}
     parts = urlsplit(url)
     query = [(k, secrets.mask(v) if k in QUERY_SECRETS else v) for k, v in parse_qsl(parts.query, True)]
     safe_url = secrets.mask(urlunsplit(parts._replace(query=urlencode(query, safe="$<>"))))

@@ -116,7 +116,7 @@ class Found:
     evidence: dict[str, list[str]] = field(default_factory=dict)  # surface -> ["POST /v1/... -> 404", ...]
     forms: dict[str, list[str]] = field(default_factory=dict)  # dialect -> accepted forms, preferred first
     form_evidence: dict[str, list[str]] = field(default_factory=dict)  # dialect -> ["bearer: 200", ...]
-    refused: bool = False  # no form accepted anywhere, and every answer a 401/403 (or a missing route)
+    refused: bool = False  # no form accepted anywhere, and some route refused every form with 401/403
 
     @property
     def offered(self) -> tuple[str, ...]:
@@ -146,14 +146,14 @@ def run_probe(send: Callable[[str, str, Any, str], httpx.Response], models: dict
         except httpx.TransportError as exc:
             raise Unreachable(f"{type(exc).__name__}: {exc or 'no answer'}") from None
 
-    seen_statuses: set[int] = set()
+    refused_everywhere_on_a_route = False
     for d in DIALECTS:
         accepted: list[str] = []
         evidence: list[str] = []
         for p in FORM_PROBES[d](models):
             seen = {form: status(p, form) for form in FORM_ORDER[d]}
             evidence.append(f"{p.method} {p.path}: " + ", ".join(f"{f} {s}" for f, s in seen.items()))
-            seen_statuses |= set(seen.values())
+            refused_everywhere_on_a_route |= all(s in (401, 403) for s in seen.values())
             accepted = [f for f, s in seen.items() if 200 <= s < 300]
             if accepted:
                 break
@@ -172,6 +172,5 @@ def run_probe(send: Callable[[str, str, Any, str], httpx.Response], models: dict
                 break
         found.surfaces[surface] = offered
         found.evidence[surface] = evidence
-    found.refused = (not any(found.forms.values()) and bool(seen_statuses & {401, 403})
-                     and seen_statuses <= {401, 403, 404, 405})
+    found.refused = refused_everywhere_on_a_route and not any(found.forms.values())
     return found
