@@ -45,11 +45,16 @@ def root_causes(results: list[Result]) -> list[Cause]:
                 c.exchange = exchange
 
     crashes = _same_crashes(results)
+    # a failed setup's server error, seen again in other checks, is the setup's cause there too
+    setup_crashes = {_crash_key(r.exchange): r for r in results
+                     if r.layer == "setup" and r.status in BAD and _crash_key(r.exchange)}
 
     def key_of(cause: str | None, exchange: dict[str, Any] | None, default: str, title: str) -> tuple[str, str]:
         if cause:
             return cause, cause_title(cause) or title
         crash = _crash_key(exchange)
+        if crash in setup_crashes:
+            return setup_crashes[crash].id, setup_crashes[crash].description
         if crash in crashes and exchange is not None:
             return crash, (f"the same server error to different requests: HTTP {exchange['status']} "
                            f"{exchange['answer'][:120]!r}")

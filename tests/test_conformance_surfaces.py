@@ -229,6 +229,18 @@ def test_root_causes_count_a_shared_failure_once() -> None:
     assert causes[1].where == ["refusal.bad_key: gemini", "refusal.bad_key: chat", "auth.forms: bearer"]
     assert causes[1].title == "a wrong or missing key is not refused with 401"
 
+    # a gateway that crashes the same way on many requests: one cause; the same crash as a failed setup's: the setup
+    crash = {**ex, "url": "http://gw/v1/models", "status": 502, "answer": '{"message":"Something went wrong 1234"}'}
+    other = {**crash, "url": "http://gw/v1/chat/completions", "answer": '{"message":"Something went wrong 5678"}'}
+    results = [Result("auth.forms", "", "protocol", "failed", "x", subs=[Sub("bearer", False, "HTTP 502", exchange=crash)]),
+               Result("sse.chat.done", "", "protocol", "failed", "HTTP 502", exchange=other),
+               Result("setup.video_job", "a video job", "setup", "failed", "HTTP 500", exchange=ex),
+               Result("sdk.openai.videos", "", "sdk", "failed", "videos.create: HTTP 500", exchange=ex)]
+    causes = root_causes(results)
+    assert [c.id for c in causes] == ["setup.video_job", "crash:502:{\"message\":\"Something went wrong N\"}"]
+    assert causes[0].where == ["setup.video_job", "sdk.openai.videos"]
+    assert causes[1].where == ["auth.forms: bearer", "sse.chat.done"] and "the same server error" in causes[1].title
+
 
 # -- against the proxied demo stack ---------------------------------------------------------------------------------
 
