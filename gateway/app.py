@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import secrets
 from collections import OrderedDict
 from typing import Any
 
@@ -21,7 +20,7 @@ from starlette.responses import Response
 
 from specs.errors import admin_error
 
-from . import console, upstream
+from . import console, security, upstream
 from .cache import Cache
 from .config import GatewayConfig
 from .relay import controller
@@ -89,7 +88,7 @@ class Gateway:
         """First start: a platform admin from TOPAPI_ADMIN_USER / TOPAPI_ADMIN_PASSWORD, or with a
         generated password printed once."""
         username = os.environ.get("TOPAPI_ADMIN_USER") or "admin"
-        password = os.environ.get("TOPAPI_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+        password = os.environ.get("TOPAPI_ADMIN_PASSWORD") or security.new_password()
         _, created = await accounts.ensure_admin(self.store, username, password)
         if created and not os.environ.get("TOPAPI_ADMIN_PASSWORD"):
             print(f"topapi: created platform admin {username!r} with password {password!r} "

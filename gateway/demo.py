@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from mocks.settings import Settings
 from mocks.sora_app import SoraMock
 
 from .config import GatewayConfig
+from .security import new_password
 from .store import accounts, catalog
 from .store.db import Store
 
@@ -76,7 +76,7 @@ class DemoStack:
         old_accounts = old.get("accounts", {})
 
         def password(role: str) -> str:
-            return old_accounts.get(role, {}).get("password") or secrets.token_urlsafe(12)
+            return old_accounts.get(role, {}).get("password") or new_password()
 
         logins = {"platform_admin": ("admin", password("platform_admin")),
                   "node_admin": ("nodeadmin", password("node_admin")),

@@ -80,6 +80,15 @@ def new_api_key() -> tuple[str, str, str]:
     return key, hash_key(key), key_display_prefix(key)
 
 
+def new_password() -> str:
+    """A generated password (16 characters of [A-Za-z0-9_-]) that never starts with '-', so it can be
+    pasted after a command-line flag (`--admin-password VALUE`) without being read as an option."""
+    while True:
+        password = secrets.token_urlsafe(12)
+        if not password.startswith("-"):
+            return password
+
+
 def new_session_token() -> tuple[str, str]:
     """A fresh console session token: (token for the client, sha256 hex to store)."""
     token = secrets.token_urlsafe(32)

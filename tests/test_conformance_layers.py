@@ -301,7 +301,7 @@ def _pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.timeout(150)
 def test_pytest_plugin_turns_checks_into_tests(tmp_path: Path, target: Target) -> None:
     base = ["--topapi-url", target.base_url, "--topapi-key", target.api_key]
-    admin = ["--topapi-admin-user", target.admin_user, "--topapi-admin-password", target.admin_password]
+    admin = ["--topapi-admin-user", target.admin_user, f"--topapi-admin-password={target.admin_password}"]
 
     out = _pytest(tmp_path, *base, *admin, "--topapi-only", "sdk,console.flow", "-k", "not videos", "-v")
     assert out.returncode == 0, out.stdout + out.stderr

@@ -39,6 +39,14 @@ def test_api_keys_and_tokens() -> None:
     assert len(token) >= 43 and token_hash == security.hash_key(token)
 
 
+def test_generated_passwords_never_read_as_a_flag() -> None:
+    # 1 in 64 token_urlsafe strings starts with '-', which argparse reads as an option after
+    # --admin-password; 2,000 draws make such a start all but certain without the guard.
+    passwords = {security.new_password() for _ in range(2000)}
+    assert len(passwords) == 2000
+    assert all(len(p) == 16 and not p.startswith("-") for p in passwords)
+
+
 def test_secret_hint_never_shows_a_short_secret() -> None:
     assert security.secret_hint("sk-upstream-abcdef123456") == "sk-...3456"
     assert security.secret_hint("short") == "***"
