@@ -78,7 +78,9 @@ def user(text: str) -> dict[str, Any]:
 # -- fixtures ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def srv() -> Iterator[ServerThread]:
-    with ServerThread(GeminiMock()) as s:
+    mock = GeminiMock()
+    mock.warm_up()  # as `topapi mock` does: a cold mock bursts its first paced stream out
+    with ServerThread(mock) as s:
         yield s
 
 
