@@ -18,6 +18,7 @@ from geventhttpclient._parser import HTTPParseError  # HTTPConnectionClosed is o
 
 from .samples import Sample
 from .streams import StreamClock, perf, read_sse
+from .workload import Turn
 
 STREAM_ERRORS = (HTTPParseError, OSError, gevent.Timeout)
 
@@ -60,7 +61,8 @@ def _error_text(resp: Any) -> str:
     return f"HTTP {resp.status_code}: {body}"
 
 
-def stream(user: Any, name: str, path: str, body: dict[str, Any], dialect: str, *, gemini: bool = False) -> Sample:
+def stream(user: Any, name: str, path: str, body: dict[str, Any], dialect: str, *, gemini: bool = False,
+           asked: int | None = None) -> Sample:
     """POST a streaming request and time its events."""
     opts: CallOptions = user.call_options
     t_wall, clock = time.time(), StreamClock(sent=perf())
@@ -68,7 +70,7 @@ def stream(user: Any, name: str, path: str, body: dict[str, Any], dialect: str, 
                              stream=True, catch_response=True, name=name) as resp:
         clock.headers = perf()
         if resp.status_code != 200:
-            sample = Sample(t_wall, name, False, ttfb=clock.ttfb_ms, error=_error_text(resp))
+            sample = Sample(t_wall, name, False, ttfb=clock.ttfb_ms, error=_error_text(resp), asked=asked)
             resp.failure(sample.error)
             return user.record(sample)
         try:
@@ -82,7 +84,7 @@ def stream(user: Any, name: str, path: str, body: dict[str, Any], dialect: str, 
             resp.success()
     return user.record(Sample(t_wall, name, clock.error is None, ttfb=clock.ttfb_ms, ttft=clock.ttft_ms,
                               itl=clock.itl_ms, stall=clock.stall_ms, e2e=clock.e2e_ms, tokens=clock.tokens,
-                              error=clock.error))
+                              error=clock.error, asked=asked))
 
 
 def request(user: Any, name: str, method: str, path: str, body: dict[str, Any] | None = None,
@@ -129,11 +131,20 @@ def warm_up(user: Any) -> None:
 
 # -- the calls -------------------------------------------------------------------------------------
 
-def chat_stream(user: Any) -> Sample:
+def _turn(user: Any, turn: Turn | None) -> Turn:
+    """The request's messages and output length: the workload's turn, else --prompt and --max-tokens."""
+    if turn is not None:
+        return turn
     o: CallOptions = user.call_options
+    return Turn(({"role": "user", "content": o.prompt},), o.max_tokens)
+
+
+def chat_stream(user: Any, turn: Turn | None = None) -> Sample:
+    o: CallOptions = user.call_options
+    t = _turn(user, turn)
     body = {"model": o.chat_model, "stream": True, "stream_options": {"include_usage": True},
-            "max_tokens": o.max_tokens, "messages": [{"role": "user", "content": o.prompt}]}
-    return stream(user, "chat-stream", "/v1/chat/completions", body, "chat")
+            "max_tokens": t.max_tokens, "messages": list(t.messages)}
+    return stream(user, "chat-stream", "/v1/chat/completions", body, "chat", asked=t.max_tokens)
 
 
 def _chat_check(obj: Any) -> tuple[str | None, int | None]:
@@ -148,25 +159,44 @@ def _chat_check(obj: Any) -> tuple[str | None, int | None]:
     return None, int(tokens) if tokens is not None else None
 
 
-def chat(user: Any) -> Sample:
+def chat(user: Any, turn: Turn | None = None) -> Sample:
     o: CallOptions = user.call_options
-    body = {"model": o.chat_model, "max_tokens": o.max_tokens, "messages": [{"role": "user", "content": o.prompt}]}
+    t = _turn(user, turn)
+    body = {"model": o.chat_model, "max_tokens": t.max_tokens, "messages": list(t.messages)}
     sample, _ = request(user, "chat", "POST", "/v1/chat/completions", body, _chat_check)
+    sample.asked = t.max_tokens
     return user.record(sample)
 
 
-def responses_stream(user: Any) -> Sample:
+def responses_stream(user: Any, turn: Turn | None = None) -> Sample:
     o: CallOptions = user.call_options
-    body = {"model": o.chat_model, "stream": True, "max_output_tokens": o.max_tokens, "input": o.prompt}
-    return stream(user, "responses-stream", "/v1/responses", body, "responses")
+    t = _turn(user, turn)
+    msgs = list(t.messages)
+    # one user message goes as a plain string, as most callers send it; a conversation as input items
+    given: Any = msgs[0]["content"] if len(msgs) == 1 else msgs
+    body = {"model": o.chat_model, "stream": True, "max_output_tokens": t.max_tokens, "input": given}
+    return stream(user, "responses-stream", "/v1/responses", body, "responses", asked=t.max_tokens)
 
 
-def gemini_stream(user: Any) -> Sample:
+def gemini_stream(user: Any, turn: Turn | None = None) -> Sample:
     o: CallOptions = user.call_options
-    body = {"contents": [{"role": "user", "parts": [{"text": o.prompt}]}],
-            "generationConfig": {"maxOutputTokens": o.max_tokens}}
+    t = _turn(user, turn)
+    contents = [{"role": "model" if m["role"] == "assistant" else "user", "parts": [{"text": m["content"]}]}
+                for m in t.messages if m["role"] != "system"]
+    body: dict[str, Any] = {"contents": contents, "generationConfig": {"maxOutputTokens": t.max_tokens}}
+    system = [m["content"] for m in t.messages if m["role"] == "system"]
+    if system:
+        body["systemInstruction"] = {"parts": [{"text": "\n".join(system)}]}
     path = f"/v1beta/models/{o.gemini_model}:streamGenerateContent?alt=sse"
-    return stream(user, "gemini-stream", path, body, "gemini", gemini=True)
+    return stream(user, "gemini-stream", path, body, "gemini", gemini=True, asked=t.max_tokens)
+
+
+def converse(user: Any, call: Any) -> None:
+    """The next conversation of the user's workload, turn by turn (each turn a request of its own,
+    with the history before it); a failed turn ends the conversation."""
+    for turn in user.workload.next():
+        if not call(user, turn).ok:
+            return
 
 
 def _image_check(obj: Any) -> tuple[str | None, int | None]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
 from typing import Any
 
 import gevent
@@ -25,8 +24,9 @@ from locust import task
 
 from . import calls
 from .arrivals import Arrivals
+from .options import call_options, workload
 from .samples import Sample
-from .scenarios import get, weights
+from .scenarios import chooser, get, weights
 from .streams import perf
 from .users import CALLS, GatewayUser
 
@@ -42,14 +42,10 @@ class OpenLoopUser(GatewayUser):
         self.pending: tuple[float, Any] | None = None  # (start, offsets) of the schedule, for on_stop
 
     def on_start(self) -> None:
-        self.call_options = self._call_options()
+        parsed = self.environment.parsed_options
+        self.call_options, self.workload = call_options(parsed), workload(parsed)
         self.think_s = 0.0
         calls.warm_up(self)  # no start jitter: the schedule decides when requests leave
-
-    def _call_options(self) -> Any:
-        from .options import call_options
-
-        return call_options(self.environment.parsed_options)
 
     def on_stop(self) -> None:
         if self.pool is not None:
@@ -78,7 +74,7 @@ class OpenLoopUser(GatewayUser):
         share = max(1, getattr(opts, "num_users", None) or 1)
         seed = None if opts.arrival_seed is None else opts.arrival_seed * 1000 + id(self) % 1000
         arrivals = Arrivals(opts.rate / share, opts.arrival, opts.burstiness, seed)
-        pick = chooser(weights(get(opts.scenario), opts.mix), random.Random(seed))
+        pick = chooser(weights(get(opts.scenario), opts.mix), random.Random(seed))  # user class name
         cap = opts.max_concurrency if opts.max_concurrency and opts.max_concurrency > 0 else None
         self.pool = gevent.pool.Pool(cap)
         start_perf, start_wall = perf(), time.time()
@@ -93,7 +89,7 @@ class OpenLoopUser(GatewayUser):
             self.pending = (start_wall, offsets)
             if run is not None:
                 run.recorder.arrival(scheduled, time.time())
-            greenlet = gevent.Greenlet(pick(), self)
+            greenlet = gevent.Greenlet(CALLS[pick()], self)  # a text call runs one conversation
             greenlet.topapi_scheduled = scheduled  # type: ignore[attr-defined]
             self.pool.start(greenlet)
 
@@ -101,25 +97,3 @@ class OpenLoopUser(GatewayUser):
 def _prepend(first: float, rest: Any) -> Any:
     yield first
     yield from rest
-
-
-def chooser(blend: dict[str, float], rng: random.Random) -> Callable[[], Callable[[Any], Sample]]:
-    """A function that picks the next call by weight (user class name -> weight)."""
-    names = [n for n, w in blend.items() if w > 0]
-    funcs = [CALLS[n] for n in names]
-    cum: list[float] = []
-    total = 0.0
-    for n in names:
-        total += blend[n]
-        cum.append(total)
-    if len(funcs) == 1:
-        return lambda: funcs[0]
-
-    def pick() -> Callable[[Any], Sample]:
-        x = rng.random() * total
-        for f, c in zip(funcs, cum, strict=True):
-            if x < c:
-                return f
-        return funcs[-1]
-
-    return pick

@@ -12,6 +12,7 @@ from typing import Any
 from .arrivals import PATTERNS
 from .calls import CallOptions
 from .scenarios import MIXED_TEXT, SCENARIOS
+from .workload import Workload
 
 D = CallOptions()
 
@@ -79,8 +80,22 @@ def add_arguments(parser: Any, *, locust: bool = True) -> None:
     g.add_argument("--arrival-seed", type=int, default=None, help="open loop: seed of the schedule (default: random)")
     g.add_argument("--mix", default="", help="weights of the calls, e.g. chat-stream=6,chat=3,image=1 (default: "
                                              "the scenario's; for mixed " + MIXED_TEXT + ")")
+    # what each request asks (load/workload.py)
+    g.add_argument("--prompt-tokens", default="", help="prompt lengths, MEAN[:STDEV[:MIN[:MAX]]] tokens, e.g. 550:150 "
+                                                       "(default: --prompt as written)")
+    g.add_argument("--output-tokens", default="", help="output lengths asked (max_tokens and 'write N words'), "
+                                                       "MEAN[:STDEV[:MIN[:MAX]]], e.g. 150:20 (default: --max-tokens)")
+    g.add_argument("--conversations", default="", help="a JSONL file of conversations (ShareGPT or messages shape; "
+                                                       "'sample': the one shipped), run turn by turn with history")
+    g.add_argument("--workload-seed", type=int, default=None, help="seed of the lengths and the conversations' order")
     g.add_argument("--progress", action="store_true", default=False, include_in_web_ui=False,
                    help="print a live progress line (topapi load sets it)")
+
+
+def workload(parsed: Any) -> Workload:
+    return Workload(prompt=parsed.prompt, max_tokens=parsed.max_tokens, prompt_tokens=parsed.prompt_tokens,
+                    output_tokens=parsed.output_tokens, conversations=parsed.conversations,
+                    seed=parsed.workload_seed)
 
 
 def call_options(parsed: Any) -> CallOptions:

@@ -28,6 +28,7 @@ class Sample:
     tokens: int | None = None  # output tokens, from the answer's usage
     error: str | None = None
     delay: float | None = None  # open loop: ms from the request's scheduled time to when it was sent
+    asked: int | None = None  # output tokens the request asked for (max_tokens), when it asked
 
     def row(self) -> list:
         return list(astuple(self))

@@ -9,6 +9,10 @@ measurable, none where the point is request throughput (routing, failover).
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -76,6 +80,15 @@ def weights(scenario: Scenario, mix: str) -> dict[str, float]:
     if not any(out.values()):
         raise ValueError("--mix: at least one call needs a weight above 0")
     return out
+
+
+def chooser(blend: dict[str, float], rng: random.Random) -> Callable[[], str]:
+    """A function that picks the next name by weight (open loop: the call of each arrival)."""
+    names = [n for n, w in blend.items() if w > 0]
+    cum = list(itertools.accumulate(blend[n] for n in names))
+    if len(names) == 1:
+        return lambda: names[0]
+    return lambda: names[min(bisect.bisect_right(cum, rng.random() * cum[-1]), len(names) - 1)]
 
 
 def get(name: str) -> Scenario:

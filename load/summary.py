@@ -45,6 +45,9 @@ def build(*, scenario: str, target: str, duration_s: float, users: int, samples:
         "metrics": metrics(samples, duration_s),
     }
     summary["goodput_rps"] = round(sum(good(s, limits) for s in samples) / duration_s, 3)
+    asked = [s for s in samples if s.ok and s.asked is not None]
+    if asked:
+        summary["tokens"] = requested_vs_received(asked)
     by_name: dict[str, list[Sample]] = {}
     for s in samples:
         by_name.setdefault(s.name, []).append(s)
@@ -57,6 +60,18 @@ def build(*, scenario: str, target: str, duration_s: float, users: int, samples:
     summary["slo"] = slos_mod.evaluate(slos, summary)
     summary["passed"] = all(g["passed"] for g in summary["slo"])
     return summary
+
+
+def requested_vs_received(samples: list[Sample]) -> dict[str, Any]:
+    """Output tokens asked (max_tokens) against received (the answer's usage), over successful requests."""
+    requested = sum(s.asked or 0 for s in samples)
+    received = sum(s.tokens or 0 for s in samples)
+    return {"requests": len(samples), "requested": requested, "received": received,
+            "received_share": round(received / requested, 4) if requested else None,
+            "short": sum((s.tokens or 0) < (s.asked or 0) for s in samples),
+            "over": sum((s.tokens or 0) > (s.asked or 0) for s in samples),
+            "requested_per_request": distribution(float(s.asked or 0) for s in samples),
+            "received_per_request": distribution(float(s.tokens or 0) for s in samples)}
 
 
 def _first_errors(samples: list[Sample], limit: int = 5) -> dict[str, int]:

@@ -14,7 +14,7 @@ import gevent
 from locust import FastHttpUser, task
 
 from . import calls
-from .options import call_options
+from .options import call_options, workload
 from .samples import Sample
 from .scenarios import get
 
@@ -30,6 +30,7 @@ class GatewayUser(FastHttpUser):
         # read here, not at import: workers receive the master's options before they spawn users
         parsed = self.environment.parsed_options
         self.call_options = call_options(parsed)
+        self.workload = workload(parsed)
         self.think_s = parsed.think_s if parsed.think_s is not None else get(parsed.scenario).think_s
         gevent.sleep(random.uniform(0.0, parsed.start_jitter_s))
         calls.warm_up(self)
@@ -45,25 +46,25 @@ class GatewayUser(FastHttpUser):
 class ChatStreamUser(GatewayUser):
     @task
     def chat_stream(self) -> None:
-        calls.chat_stream(self)
+        calls.converse(self, calls.chat_stream)
 
 
 class ChatUser(GatewayUser):
     @task
     def chat(self) -> None:
-        calls.chat(self)
+        calls.converse(self, calls.chat)
 
 
 class ResponsesStreamUser(GatewayUser):
     @task
     def responses_stream(self) -> None:
-        calls.responses_stream(self)
+        calls.converse(self, calls.responses_stream)
 
 
 class GeminiStreamUser(GatewayUser):
     @task
     def gemini_stream(self) -> None:
-        calls.gemini_stream(self)
+        calls.converse(self, calls.gemini_stream)
 
 
 class ImageUser(GatewayUser):
@@ -81,5 +82,5 @@ class VideoUser(GatewayUser):
 USERS: dict[str, type[GatewayUser]] = {c.__name__: c for c in (
     ChatStreamUser, ChatUser, ResponsesStreamUser, GeminiStreamUser, ImageUser, VideoUser)}
 # the call each user class makes: what an open-loop arrival of that kind calls (load/openloop.py)
-CALLS = {"ChatStreamUser": calls.chat_stream, "ChatUser": calls.chat, "ResponsesStreamUser": calls.responses_stream,
-         "GeminiStreamUser": calls.gemini_stream, "ImageUser": calls.image, "VideoUser": calls.video}
+# (a text call runs the workload's next conversation, turn by turn)
+CALLS = {name: cls.tasks[0] for name, cls in USERS.items()}
