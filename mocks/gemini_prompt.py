@@ -348,7 +348,7 @@ _SHAPES: dict[int, tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]]
 
 
 def _shape(schema: dict[str, Any]) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
-    """(property name -> its subschemas, item subschemas) of a schema with its allOf members. Kept by the
+    """(property name -> its subschemas, item subschemas) of a schema with its allOf/anyOf members. Kept by the
     identity of the document's own (resolved) schema objects: the document is loaded once, never changed."""
     while "$ref" in schema:
         schema = documents.load("gemini")["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
@@ -356,7 +356,7 @@ def _shape(schema: dict[str, Any]) -> tuple[dict[str, list[dict[str, Any]]], lis
     if found is None:
         props = {name: [sub] for name, sub in schema.get("properties", {}).items()}
         items = [schema["items"]] if "items" in schema else []
-        for member in schema.get("allOf", ()):
+        for member in (*schema.get("allOf", ()), *schema.get("anyOf", ())):  # anyOf: e.g. [X, null]
             member_props, member_items = _shape(member)
             for name, subs in member_props.items():
                 props.setdefault(name, []).extend(subs)

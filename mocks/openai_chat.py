@@ -74,8 +74,8 @@ def to_prompt(body: dict[str, Any]) -> Prompt:
         schema = (fmt.get("json_schema") or {}).get("schema") or {}
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
     # fields that only cut, repeat or deliver the answer stay out of the key: a streamed call, choice 0
-    # of n, and a call cut by stop or max_tokens all build on the same text
-    key = canonical({k: v for k, v in body.items() if k not in _NOT_IN_KEY})
+    # of n, and a call cut by stop or max_tokens all build on the same text; a null is "not given"
+    key = canonical({k: v for k, v in body.items() if k not in _NOT_IN_KEY and v is not None})
     return Prompt(messages, tools, str(choice), schema, limit, key)
 
 

@@ -409,3 +409,14 @@ def test_odd_client_schemas_never_crash(http: httpx.Client, schema: dict[str, An
         assert r.status_code in (200, 400), r.text
         if r.status_code == 200:
             check_completion(r.json())
+
+
+def test_explicit_nulls_read_as_not_given(http: httpx.Client) -> None:
+    """The API reads null as "not given" (issue 14: LiteLLM sends `"user": null`, `"tools": null`)."""
+    body = user("Tell me about the river.")
+    plain = complete(http, body)
+    nulls = dict.fromkeys(("user", "tools", "tool_choice", "parallel_tool_calls", "response_format", "stop", "n",
+                           "max_tokens", "stream_options", "seed", "temperature", "metadata"))
+    answer = complete(http, {**body, **nulls})
+    assert answer["choices"][0]["message"]["content"] == plain["choices"][0]["message"]["content"]
+    assert streamed_text(stream(http, {**body, **nulls})) == plain["choices"][0]["message"]["content"]

@@ -266,6 +266,23 @@ async def test_deterministic(client: httpx.AsyncClient) -> None:
     assert first["responseId"] == a["responseId"]  # same seed, same counter: same id
 
 
+async def test_explicit_nulls_read_as_not_given(client: httpx.AsyncClient) -> None:
+    """proto3 JSON reads null as the default; LiteLLM sends `"tools": null` on every call (issue 14)."""
+    body = user("Write a story about a magic backpack.")
+    plain = (await client.post(f"{BASE}:generateContent", json=body)).json()
+    nulls = {**body, "tools": None, "toolConfig": None, "systemInstruction": None, "safetySettings": None,
+             "cachedContent": None, "generationConfig": {"temperature": None, "maxOutputTokens": None,
+                                                         "stopSequences": None, "responseMimeType": None}}
+    for form in (nulls, {**body, "generation_config": None, "tool_config": None},
+                 {**body, "generation_config": {"max_output_tokens": None, "top_k": None}}):
+        r = await client.post(f"{BASE}:generateContent", json=form)
+        assert r.status_code == 200, r.text
+        assert texts([r.json()]) == texts([plain])
+    # a required field stays required, and a wrong type is still refused
+    check_error(await client.post(f"{BASE}:generateContent", json={"contents": None}), 400, "INVALID_ARGUMENT")
+    check_error(await client.post(f"{BASE}:generateContent", json={**body, "tools": {}}), 400, "INVALID_ARGUMENT")
+
+
 # -- request features ------------------------------------------------------------------------------------
 def _png(width: int, height: int) -> str:
     buf = io.BytesIO()

@@ -535,3 +535,14 @@ async def test_no_value_anywhere_gives_a_500() -> None:
                 r = await c.post("/v1/responses", json=_replaced(RICH, at, value))
                 assert r.status_code < 500, (at, value, r.text)
                 assert r.status_code == 200 or error_of(r)["message"]
+
+
+def test_explicit_nulls_read_as_not_given(http: httpx.Client) -> None:
+    """The API reads null as "not given" (issue 14) and answers `user: null` when none was given."""
+    body = {"model": MODEL, "input": "Write a story about a magic backpack."}
+    plain = create(http, body)
+    nulls = dict.fromkeys(("user", "tools", "tool_choice", "text", "parallel_tool_calls", "instructions",
+                           "max_output_tokens", "metadata", "temperature", "reasoning", "include", "truncation"))
+    resp = create(http, {**body, **nulls})
+    assert without_ids(resp)["output"] == without_ids(plain)["output"]
+    assert plain.get("user") is None and resp.get("user") is None

@@ -548,3 +548,31 @@ def test_schemathesis_reports_a_broken_responses_event() -> None:
     assert failures == ["SSE event payload violates content schema"]
     unnamed = _responses_stream(RESPONSE_EVENTS[:1]).replace("event: response.created", "event: message")
     assert _schemathesis_failures("openai", "/v1/responses", unnamed) == ["SSE event violates schema"]
+
+
+# ------------------------------------------------------------------ leniency (issue 14)
+# The API reads an explicit null as "not given" and answers with nulls or without fields where the official
+# document is stricter: a relay such as LiteLLM passes both on, and our documents must not call that a fault.
+NULLABLE_REQUEST_FIELDS = [
+    ("openai", "CreateChatCompletionRequest", SEED_CHAT,
+     ["user", "tools", "tool_choice", "parallel_tool_calls", "response_format", "stop", "n", "max_tokens",
+      "max_completion_tokens", "temperature", "top_p", "seed", "stream_options", "metadata", "logprobs"]),
+    ("openai", "CreateResponseRequest", SEED_RESPONSES,
+     ["user", "tools", "tool_choice", "text", "parallel_tool_calls", "instructions", "max_output_tokens",
+      "metadata", "temperature", "reasoning", "include", "truncation"]),
+    ("openai", "CreateImageRequest", SEED_IMAGE, ["user", "n", "size", "quality", "response_format"]),
+]
+
+
+@pytest.mark.parametrize(("name", "schema", "body", "fields"), NULLABLE_REQUEST_FIELDS,
+                         ids=[s for _, s, _, _ in NULLABLE_REQUEST_FIELDS])
+def test_explicit_nulls_in_requests_are_accepted(name: str, schema: str, body: Any, fields: list[str]) -> None:
+    refused = [f for f in fields if not specs.is_valid(name, schema, {**body, f: None})]
+    assert not refused, f"{schema} refuses null for {refused}"
+    specs.validate(name, schema, {**body, **dict.fromkeys(fields)})
+
+
+def test_answers_with_nulls_or_without_optional_fields_are_accepted() -> None:
+    specs.validate("openai", "Response", {**RESPONSE, "user": None})
+    specs.validate("sora", "Video", without(VIDEO_QUEUED, "prompt"))
+    specs.validate("sora", "Video", {**VIDEO_DONE, "prompt": None})
