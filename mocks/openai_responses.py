@@ -211,6 +211,8 @@ def content_parts(content: Any, where: str) -> tuple[str, list[str]]:
     images: list[str] = []
     for j, part in enumerate(content):
         at = f"{where}[{j}]"
+        if isinstance(part, str):  # a bare string: classified by its value like an untyped part
+            part = {"data": part}
         kind = part.get("type")
         if kind in ("input_text", "output_text", "text"):
             texts.append(part.get("text") or "")

@@ -10,6 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from .content import decode_data_url, guess_kind
+from .validate import errors as schema_errors
+
+_UNTYPED_KEYS = frozenset({"text", "image_url", "file_url", "file_data", "input_audio", "url", "data"})
 
 
 class FormError(ValueError):
@@ -41,11 +44,17 @@ def responses_tool(tool: Any, i: int) -> Any:
 
 
 def typed_part(part: Any) -> Any:
-    """A content part without `type` is classified from its value ("auto-detect input type")."""
+    """A content part without `type` is classified from its value ("auto-detect input type"). One with
+    the documented fields (openai.yaml's ResponseInputUntypedPart) must match that schema first: the
+    typed part keeps only the value, so a broken field (`"input_audio": {"format": {}}`) would vanish."""
     if isinstance(part, str):
         part = {"value": part}
     if not isinstance(part, dict) or "type" in part:
         return part
+    if _UNTYPED_KEYS & part.keys():
+        problems = schema_errors("openai", "ResponseInputUntypedPart", part)
+        if problems:
+            raise FormError(f"an input part without type: {problems[0]}", param="input")
     value = next((part[k] for k in ("text", "image_url", "audio", "input_audio", "file", "file_data", "url",
                                     "value", "data") if isinstance(part.get(k), str)), None)
     if value is None:
