@@ -12,6 +12,7 @@ from pathlib import Path
 from .config import GatewayConfig
 
 CONFIG_ENV = "TOPAPI_GATEWAY_CONFIG"  # how worker processes get the parent's settings
+DEMO_TTFT_MS, DEMO_ITL_MS = 20.0, 2.0  # the demo mocks' pace: a 600-token answer streams in ~1.2 s
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,8 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="reload keys/models/nodes every N seconds (several instances on one database)")
     p.add_argument("--mock-video-ms", type=float, default=None,
                    help="with --demo: how long the Sora mock takes per video (default 3000)")
-    p.add_argument("--mock-ttft-ms", type=float, default=None, help="with --demo: the mocks' time to first token")
-    p.add_argument("--mock-itl-ms", type=float, default=None, help="with --demo: the mocks' inter-token latency")
+    # paced by default: a stream that arrives in one piece cannot show whether a relay in front of the demo
+    # buffers it (topapi check's stream.unbuffered); 0 turns the pacing off
+    p.add_argument("--mock-ttft-ms", type=float, default=DEMO_TTFT_MS,
+                   help=f"with --demo: the mocks' time to first token (default {DEMO_TTFT_MS:g})")
+    p.add_argument("--mock-itl-ms", type=float, default=DEMO_ITL_MS,
+                   help=f"with --demo: the mocks' inter-token latency (default {DEMO_ITL_MS:g})")
     p.add_argument("--log-level", default="warning")
     p.set_defaults(func=run)
 
