@@ -3,7 +3,8 @@
 Each dialect turns its request into a `Prompt`; `answer()` turns that into an `Answer`
 (text or tool calls, finish reason, token counts). Rules, from MOCKS.md:
 arithmetic in the prompt is computed; offered tools are called with arguments made from
-their JSON Schema; a tool result is quoted; JSON formats give valid JSON; images are
+their JSON Schema (every tool the prompt names by its function name, in one answer, when it
+names two or more and parallel calls are allowed); a tool result is quoted; JSON formats give valid JSON; images are
 described from their bytes or URL; max tokens cut the text with finish "length", a stop
 sequence cuts it before the sequence with finish "stop". `answers()` gives the n answers of
 one request (OpenAI `n`, Gemini `candidateCount`): the first is the plain answer, the others
@@ -50,6 +51,7 @@ class Prompt:
     key: bytes = b""  # canonical request bytes: what makes the answer deterministic
     stop: list[str] = field(default_factory=list)  # cut the text before the first of these (not in `key`)
     variant: int = 0  # which of the request's n answers: 0 is the plain one
+    parallel_tools: bool = True  # several tool calls in one answer allowed (OpenAI parallel_tool_calls)
 
 
 @dataclass
@@ -142,13 +144,14 @@ def _answer(prompt: Prompt, seed: int) -> Answer:
     ans = Answer(prompt_tokens=prompt_tokens(prompt))
     user_text = last.text if last.role == "user" else ""
 
-    tool = _pick_tool(prompt, user_text) if last.role == "user" else None
-    if tool is not None:
-        args = from_schema(tool.parameters or {"type": "object"}, r, user_text)
-        call = ToolCall(tool.name, orjson.dumps(args).decode())
-        ans.tool_calls = [call]
+    tools = _pick_tools(prompt, user_text) if last.role == "user" else []
+    if tools:
+        for tool in tools:
+            args = from_schema(tool.parameters or {"type": "object"}, r, user_text)
+            call = ToolCall(tool.name, orjson.dumps(args).decode())
+            ans.tool_calls.append(call)
+            ans.completion_tokens += count_tokens(call.name) + count_tokens(call.arguments)
         ans.finish = "tool_calls"
-        ans.completion_tokens = count_tokens(call.name) + count_tokens(call.arguments)
         return ans
 
     if prompt.json_schema is not None:
@@ -200,6 +203,17 @@ def describe_image(url: str) -> str:
             return f"a {fmt.upper()} image of {w}x{h} pixels"
         return f"a {decoded[0]} file of {len(decoded[1])} bytes"
     return f"an image at {url}"
+
+
+def _pick_tools(prompt: Prompt, text: str) -> list[Tool]:
+    """The tools called: every tool the prompt names (by function name, two or more, in the order named)
+    when parallel calls are allowed and the choice is auto or required; else the one that fits best."""
+    if prompt.parallel_tools and prompt.tool_choice in ("auto", "required"):
+        at = {t.name: m.start() for t in prompt.tools if (m := re.search(rf"\b{re.escape(t.name)}\b", text))}
+        if len(at) >= 2:
+            return sorted((t for t in prompt.tools if t.name in at), key=lambda t: at[t.name])
+    tool = _pick_tool(prompt, text)
+    return [tool] if tool is not None else []
 
 
 def _pick_tool(prompt: Prompt, text: str) -> Tool | None:

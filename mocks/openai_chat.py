@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -76,7 +77,8 @@ def to_prompt(body: dict[str, Any]) -> Prompt:
     # fields that only cut, repeat or deliver the answer stay out of the key: a streamed call, choice 0
     # of n, and a call cut by stop or max_tokens all build on the same text; a null is "not given"
     key = canonical({k: v for k, v in body.items() if k not in _NOT_IN_KEY and v is not None})
-    return Prompt(messages, tools, str(choice), schema, limit, key)
+    return Prompt(messages, tools, str(choice), schema, limit, key,
+                  parallel_tools=body.get("parallel_tool_calls") is not False)
 
 
 def content_text(content: Any, where: str) -> tuple[str, list[str]]:
@@ -104,10 +106,7 @@ def content_text(content: Any, where: str) -> tuple[str, list[str]]:
 
 
 def _for_choice(prompt: Prompt, index: int) -> Prompt:
-    if index == 0:
-        return prompt
-    return Prompt(prompt.messages, prompt.tools, prompt.tool_choice, prompt.json_schema, prompt.max_tokens,
-                  prompt.key + f"#choice{index}".encode())
+    return prompt if index == 0 else replace(prompt, key=prompt.key + f"#choice{index}".encode())
 
 
 def _stops(stop: Any) -> list[str]:

@@ -177,9 +177,11 @@ def to_prompt(body: dict[str, Any], past: list[dict[str, Any]], current: list[di
     # the key is the conversation's content, not its ids: a round trip through previous_response_id
     # and the same conversation sent whole get the same answer
     key = canonical({"model": model, "messages": [[m.role, m.text, m.images, m.tool_result] for m in messages],
-                     "tools": tools, "tool_choice": choice, "schema": schema, "max_output_tokens": limit})
+                     "tools": tools, "tool_choice": choice, "schema": schema, "max_output_tokens": limit,
+                     "parallel": body.get("parallel_tool_calls") is not False})
     engine_tools = [Tool(t["name"], t["description"] or "", t["parameters"] or {}) for t in tools]
-    return Prompt(messages, engine_tools, choice, schema, limit, key)
+    return Prompt(messages, engine_tools, choice, schema, limit, key,
+                  parallel_tools=body.get("parallel_tool_calls") is not False)
 
 
 def item_message(item: dict[str, Any], where: str) -> Message:

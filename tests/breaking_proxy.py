@@ -405,6 +405,146 @@ def remix_unlinked(req: Req, ans: Answer) -> None:
         ans.set_json(obj)
 
 
+# -- breaks of the deeper checks (issue 14) ---------------------------------------------------------------------------
+def _edit_json_body(req: Req, edit: Callable[[dict[str, Any]], bool]) -> None:
+    """Apply `edit` to a JSON request body; it returns whether it changed anything."""
+    obj = req.json()
+    if isinstance(obj, dict) and edit(obj):
+        req.body = orjson.dumps(obj)
+
+
+def _pop(obj: dict[str, Any], *names: str) -> bool:
+    return bool([obj.pop(n) for n in names if n in obj])
+
+
+@breaks("limits_dropped", "max_tokens, max_completion_tokens, max_output_tokens and maxOutputTokens are dropped "
+        "from requests", "request")
+def limits_dropped(req: Req) -> None:
+    def edit(obj: dict[str, Any]) -> bool:
+        config = obj.get("generationConfig")
+        inner = _pop(config, "maxOutputTokens") if isinstance(config, dict) else False
+        return _pop(obj, "max_tokens", "max_completion_tokens", "max_output_tokens") or inner
+
+    _edit_json_body(req, edit)
+
+
+@breaks("n_dropped", "chat requests lose `n` (one choice only)", "request")
+def n_dropped(req: Req) -> None:
+    if req.is_chat:
+        _edit_json_body(req, lambda obj: _pop(obj, "n"))
+
+
+@breaks("stop_dropped", "chat `stop` and Gemini `stopSequences` are dropped from requests", "request")
+def stop_dropped(req: Req) -> None:
+    def edit(obj: dict[str, Any]) -> bool:
+        config = obj.get("generationConfig")
+        return _pop(obj, "stop") or (_pop(config, "stopSequences") if isinstance(config, dict) else False)
+
+    _edit_json_body(req, edit)
+
+
+@breaks("chunk_created_drift", "chat stream chunks are stamped with the time each was relayed (`created` "
+        "grows along the stream)", "stream")
+async def chunk_created_drift(req: Req, blocks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    n = 0
+    async for b in blocks:
+        obj = json_of(b)
+        if req.is_chat and isinstance(obj, dict) and "created" in obj:
+            obj["created"] += n // 5
+            n += 1
+            b = rebuilt(b, obj)
+        yield b
+
+
+@breaks("first_delta_role_dropped", "chat stream deltas lose `role` (the first one has no role: assistant)",
+        "stream")
+async def first_delta_role_dropped(req: Req, blocks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async for b in blocks:
+        obj = json_of(b)
+        changed = False
+        for choice in (obj.get("choices") or []) if req.is_chat and isinstance(obj, dict) else []:
+            changed = _pop(choice.get("delta") or {}, "role") or changed
+        yield rebuilt(b, obj) if changed else b
+
+
+@breaks("tool_args_object", "tool-call arguments in chat answers are sent as a JSON object, not a string", "answer")
+def tool_args_object(req: Req, ans: Answer) -> None:
+    obj = ans.json()
+    if req.is_chat and ans.status == 200 and isinstance(obj, dict):
+        for choice in obj.get("choices") or []:
+            for call in (choice.get("message") or {}).get("tool_calls") or []:
+                call["function"]["arguments"] = orjson.loads(call["function"]["arguments"])
+        ans.set_json(obj)
+
+
+@breaks("tool_calls_first_only", "chat answers keep only the first of several tool calls (JSON and stream)", "answer")
+def tool_calls_first_only(req: Req, ans: Answer) -> None:
+    obj = ans.json()
+    if req.is_chat and ans.status == 200 and isinstance(obj, dict):
+        for choice in obj.get("choices") or []:
+            message = choice.get("message") or {}
+            if message.get("tool_calls"):
+                message["tool_calls"] = message["tool_calls"][:1]
+        ans.set_json(obj)
+
+
+@breaks("response_format_dropped", "chat requests lose response_format (no structured output)", "request")
+def response_format_dropped(req: Req) -> None:
+    if req.is_chat:
+        _edit_json_body(req, lambda obj: _pop(obj, "response_format"))
+
+
+@breaks("stream_usage_total_off", "the usage of streams (chat usage chunk, Responses final response, Gemini last "
+        "piece) has a total that is not the sum", "stream")
+async def stream_usage_total_off(req: Req, blocks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async for b in blocks:
+        obj = json_of(b)
+        usage = None
+        if isinstance(obj, dict):
+            usage = (obj.get("usage") if req.is_chat else (obj.get("response") or {}).get("usage")
+                     if req.is_responses and obj.get("type") in ("response.completed", "response.incomplete")
+                     else obj.get("usageMetadata") if req.is_gemini else None)
+        if isinstance(usage, dict):
+            for name in ("total_tokens", "totalTokenCount"):
+                if name in usage:
+                    usage[name] += 5
+            b = rebuilt(b, obj)
+        yield b
+
+
+@breaks("errors_as_200", "refusals (4xx) are answered with HTTP 200, the error body kept", "head")
+def errors_as_200(req: Req, ans: Answer) -> None:
+    if 400 <= ans.status < 500 and not req.is_console:
+        ans.status = 200
+
+
+@breaks("gemini_system_dropped", "Gemini requests lose systemInstruction", "request")
+def gemini_system_dropped(req: Req) -> None:
+    if req.is_gemini:
+        _edit_json_body(req, lambda obj: _pop(obj, "systemInstruction", "system_instruction"))
+
+
+@breaks("gemini_history_dropped", "Gemini requests keep only the last turn of `contents`", "request")
+def gemini_history_dropped(req: Req) -> None:
+    def edit(obj: dict[str, Any]) -> bool:
+        contents = obj.get("contents")
+        if isinstance(contents, list) and len(contents) > 1:
+            obj["contents"] = contents[-1:]
+            return True
+        return False
+
+    if req.is_gemini:
+        _edit_json_body(req, edit)
+
+
+@breaks("count_tokens_guessed", "countTokens is answered by the relay from a guess (characters / 4, at least 1)",
+        "answer")
+def count_tokens_guessed(req: Req, ans: Answer) -> None:
+    obj = ans.json()
+    if req.path.endswith(":countTokens") and ans.status == 200 and isinstance(obj, dict):
+        ans.set_json({"totalTokens": max(1, len(req.body) // 40)})
+
+
 # -- the proxy ---------------------------------------------------------------------------------------------------------
 @dataclass
 class BreakingProxy:

@@ -56,6 +56,22 @@ CASES: dict[str, dict[str, str]] = {
     "video_progress_stale": {"video.lifecycle": "progress: 100 was expected"},
     "video_early_bytes": {"video.content": "sent video bytes before the job completed"},
     "remix_unlinked": {"video.remix": "remixed_from_video_id None"},
+    # the deeper checks of issue 14
+    "limits_dropped": {"chat.max_tokens": "finish_reason 'stop', expected 'length'",
+                       "responses.max_output_tokens": "status 'completed', expected 'incomplete'",
+                       "gemini.max_tokens": "finishReason ['STOP'], expected ['MAX_TOKENS']"},
+    "n_dropped": {"chat.n": "choices [0], expected indexes [0, 1]"},
+    "stop_dropped": {"chat.stop": "goes on past the stop sequence", "gemini.stop_sequences": "past the stop sequence"},
+    "chunk_created_drift": {"sse.chat.chunk_identity": "different values of `created`"},
+    "first_delta_role_dropped": {"sse.chat.chunk_identity": "has role None, expected 'assistant'"},
+    "tool_args_object": {"chat.tool_arguments": "arguments is a JSON dict, the API sends a string of JSON"},
+    "tool_calls_first_only": {"chat.parallel_tool_calls": "expected get_time and get_weather in one answer"},
+    "response_format_dropped": {"chat.json_schema": "the content is not JSON"},
+    "stream_usage_total_off": {"usage.counts": "3 of 6 failed"},
+    "errors_as_200": {"refusal.no_2xx_error": "HTTP 200 with an error body"},
+    "gemini_system_dropped": {"gemini.system_instruction": "the instruction did not reach the model"},
+    "gemini_history_dropped": {"gemini.multi_turn": "the earlier turns did not reach the model"},
+    "count_tokens_guessed": {"gemini.count_tokens": "generateContent's promptTokenCount for the same contents"},
 }
 # breaks also run through the real CLI: exit code, the id in the output and in junit.xml
 CLI_CASES = ["drop_done", "accept_any_key", "bad_input_500"]

@@ -420,3 +420,16 @@ def test_explicit_nulls_read_as_not_given(http: httpx.Client) -> None:
     answer = complete(http, {**body, **nulls})
     assert answer["choices"][0]["message"]["content"] == plain["choices"][0]["message"]["content"]
     assert streamed_text(stream(http, {**body, **nulls})) == plain["choices"][0]["message"]["content"]
+
+
+def test_parallel_tool_calls_when_the_prompt_names_several_tools(http: httpx.Client) -> None:
+    body = {**user("Call get_weather for Paris and calculate 2+3, both at once."), "tools": [CALC, WEATHER]}
+    calls = complete(http, body)["choices"][0]["message"]["tool_calls"]
+    assert [c["function"]["name"] for c in calls] == ["get_weather", "calculate"]
+    assert len({c["id"] for c in calls}) == 2 and all(isinstance(json.loads(c["function"]["arguments"]), dict)
+                                                      for c in calls)
+    chunks = stream(http, body)
+    firsts = [d for c in chunks for d in c["choices"][0]["delta"].get("tool_calls") or [] if d.get("id")]
+    assert [d["index"] for d in firsts] == [0, 1]
+    single = complete(http, {**body, "parallel_tool_calls": False})["choices"][0]["message"]["tool_calls"]
+    assert len(single) == 1
