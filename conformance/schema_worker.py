@@ -24,16 +24,18 @@ from .context import Ctx, Target
 from .registry import Blocked, CheckFailed, CheckSkipped, Sub
 
 NICENESS = 10
-STARTUP_S = 90.0  # beyond the part's budget: imports, sandbox setup and cleanup
+STARTUP_S = 90.0  # beyond the part's deadline: imports, sandbox setup and cleanup
+HANG_S = 1800.0  # without a deadline (--schema-budget): a worker this late is stuck, not slow
 
 
-def run_isolated(target: Target, part: str, budget_s: float) -> list[Sub]:
+def run_isolated(target: Target, part: str) -> list[Sub]:
     """The part's Subs, computed in a child process; CheckFailed/CheckSkipped come back as raised there."""
     with tempfile.TemporaryDirectory(prefix="topapi-schema-") as tmp:
         out = Path(tmp) / "result.json"
         proc = subprocess.run([sys.executable, "-m", "conformance.schema_worker", part, str(out)],
                               input=json.dumps(dataclasses.asdict(target), default=list), text=True,
-                              capture_output=True, timeout=budget_s + STARTUP_S)
+                              capture_output=True,
+                              timeout=(target.schema_budget_s or HANG_S) + STARTUP_S)
         if proc.returncode != 0 or not out.exists():
             tail = "\n".join(proc.stderr.strip().splitlines()[-8:])
             raise RuntimeError(f"the schema worker ({part}) exited with code {proc.returncode}: {tail}")

@@ -137,14 +137,22 @@ def test_plans_tune_aliases_and_model_calls() -> None:
     relay = st.operations(doc, schema.is_relay)
     admin = st.operations(doc, schema.is_admin)
     assert relay and admin and not set(relay) & set(admin)
-    plans = schema.plans(doc, relay, relay=True)
+    plans = schema.plans(doc, relay, max_examples=10)
     alias = st.Plan(phases=("examples", "fuzzing"), max_examples=1)
     assert plans["POST /v1beta/models/{model}:generateContent"] == alias
     assert plans["POST /v1/responses"] == alias  # same operation as /responses/v1/responses
-    assert plans["POST /gemini/v1beta/models/{model}:generateContent"] == st.Plan(coverage_mode="negative")
+    gemini_call = st.Plan(phases=("examples", "fuzzing"), max_examples=5)
+    assert plans["POST /gemini/v1beta/models/{model}:generateContent"] == gemini_call
+    assert plans["POST /gemini/v1beta/models/{model}:countTokens"].max_examples == 3
     assert plans["POST /v1/chat/completions"].coverage_mode == "negative"
     assert "GET /v1/models" not in plans and "GET /v1/videos/{video_id}" not in plans  # the defaults
-    assert schema.plans(doc, admin, relay=False) == {}  # nodes/{id} and models/{id} are not aliases
+    admin_plans = schema.plans(doc, admin, max_examples=10)  # nodes/{id} and models/{id} are not aliases
+    assert set(admin_plans) == {a for a in admin if a.startswith(("POST ", "PATCH "))}
+    assert {p.coverage_mode for p in admin_plans.values()} == {"negative"}
+    # an operation with a finding in the sweep gets every kind of coverage and FOCUS x the fuzzed cases
+    focus = schema.plans(doc, relay, max_examples=10, focus=frozenset({"POST /v1/chat/completions"}))
+    assert focus["POST /v1/chat/completions"] == st.Plan(phases=("examples", "coverage", "fuzzing"),
+                                                         max_examples=10 * schema.FOCUS)
     assert schema.credential_schemes(doc, relay) == ["KeyHeader"]
     assert schema.credential_schemes(doc, admin) == ["SessionToken"]
 
@@ -199,6 +207,29 @@ def test_schema_run_reports_failures_per_operation_with_a_masked_reproduction(br
 
 
 @pytest.mark.timeout(90)
+def test_a_finding_gets_a_focus_run_with_more_cases(broken: str) -> None:
+    part = st.Part(specs.load("gateway"), broken, {"KeyHeader": "sk-x"}, location=specs.path("gateway").as_uri(),
+                   include=lambda m, p: (m, p) == ("GET", "/v1/models"), max_examples=2,
+                   phases=("examples", "fuzzing"), seed=1)
+    (sub,) = schema.sweep_and_focus(part)
+    assert sub.status == "failed" and "|| focus run (5x cases" in sub.message, sub.message
+
+
+@pytest.mark.timeout(120)
+def test_the_same_seed_sends_the_same_cases(target: Target) -> None:
+    """Counts, not the clock, decide how many cases run: two runs with one seed count the same per operation."""
+    wanted = {("POST", "/v1/chat/completions"), ("POST", "/v1/images/generations"), ("GET", "/v1beta/models")}
+    part = st.Part(specs.load("gateway"), target.base_url, {"KeyHeader": target.api_key},
+                   location=specs.path("gateway").as_uri(), include=lambda m, p: (m, p) in wanted, max_examples=3,
+                   phases=("examples", "coverage", "fuzzing"), seed=20261208,
+                   plans={"POST /v1/chat/completions": st.Plan(coverage_mode="negative")})
+    first, second = schema.sweep_and_focus(part), schema.sweep_and_focus(part)
+    assert [(s.name, s.message) for s in first] == [(s.name, s.message) for s in second]
+    # nothing found: no focus run, no case spent beyond the sweep
+    assert all(s.status == "passed" and s.message.endswith(" cases") for s in first), first
+
+
+@pytest.mark.timeout(90)
 def test_schema_relay_reports_every_operation(target: Target) -> None:
     """The examples phase alone (the seed's requests and the documents' examples) over every relay route."""
     quick = dataclasses.replace(target, schema_phases=("examples",))
@@ -212,10 +243,10 @@ def test_schema_relay_reports_every_operation(target: Target) -> None:
 def test_schema_worker_returns_skips_and_failures_from_its_process(target: Target) -> None:
     plain = dataclasses.replace(target, admin_user=None, admin_password=None)
     with pytest.raises(CheckSkipped, match="needs admin credentials"):
-        run_isolated(plain, "admin", 10)
+        run_isolated(plain, "admin")
     wrong = dataclasses.replace(target, admin_password="not the password")
     with pytest.raises(CheckFailed, match="admin login: HTTP 401"):
-        run_isolated(wrong, "admin", 10)
+        run_isolated(wrong, "admin")
 
 
 # -- schema layer: keeping admin fuzzing away from the target's data --------------------------------------------

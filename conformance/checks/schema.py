@@ -1,21 +1,25 @@
 """Layer 1: schemathesis over specs/openapi/gateway.yaml, one check per part of the document
 (relay routes with the key; `/api` with a disposable platform admin), one Sub per operation.
 
-Tuning (measured on the demo stack; the whole `topapi check` must stay under 3 minutes):
-- Every operation gets the examples phase (the seed's requests are the documents' examples)
-  and fuzzing with positive and negative data, `--max-examples` cases each.
-- Coverage (every boundary value the schema defines, hundreds of cases per operation) runs
-  with negative data only on relay POSTs: each positive case there is a model call, which
-  costs money on a real deployment and seconds per call even on the mocks.
-- Aliases (the same operation under another path: /v1beta vs /gemini/v1beta, /v1/responses
-  vs /responses/v1/responses) get the examples and one fuzzed case: they share the handler
-  of the first path, which is tested fully. Gemini's request schemas make each fuzzed case
-  cost ~0.5 s of generation alone, so four full copies would not fit.
+Repeatable and fast enough for every commit: counts decide how many cases run, never the clock
+(with `--seed`, every run sends the same cases), and the cases go where they find something:
+- The sweep: every operation gets the examples phase (the seed's requests are the documents'
+  examples) and fuzzing with positive and negative data, `--max-examples` cases each.
+  Coverage (every boundary value the schema defines, hundreds of cases per operation) runs with
+  negative data only, on POST and PATCH: a positive relay case is a model call (money on a real
+  deployment), a positive admin one creates a resource.
+- Cheaper where the document is costly and the gateway adds little: Gemini's model calls get
+  GEMINI_EXAMPLES fuzzed cases and no coverage (their request schemas cost ~0.5 s of generation
+  per case, and the gateway relays their bodies as they are), aliases (the same operation under
+  another path: /v1beta vs /gemini/v1beta) the examples and one fuzzed case.
+- The focus: an operation with a finding in the sweep runs again with coverage of every kind and
+  FOCUS times the fuzzed cases, so the report shows how far the problem goes.
 - Stateful links (video id -> retrieve/content) run where the document has them.
-- Each part runs in a child process (conformance/schema_worker.py) within its time budget.
+- Each part runs in a child process (conformance/schema_worker.py).
 Knobs (Target fields; `topapi check --schema-phases/--schema-budget/--seed`): `schema_phases`
-(e.g. ("examples",) for a quick smoke run), `schema_budget_s` (per part), `schema_seed` (the
-same cases on every run).
+(e.g. ("examples",) for a quick smoke run), `schema_budget_s` (a deadline per part for slow
+targets: what it cuts is reported as untested, and runs stop being repeatable), `schema_seed`
+(the same cases on every run).
 """
 
 from __future__ import annotations
@@ -35,9 +39,9 @@ from ..schema_worker import run_isolated
 from ..surfaces import dialect, surface_of
 
 DOCUMENT = "gateway"
-# Seconds per part. Each part runs in its own child process (conformance/schema_worker.py), both at
-# once, next to the other checks; measured on the demo stack: relay ~35-55 s, admin ~25 s.
-BUDGET_S = {"relay": 100.0, "admin": 50.0}
+GEMINI_CALL = re.compile(r":(generateContent|streamGenerateContent|countTokens)$")
+GEMINI_EXAMPLES = {"countTokens": 3}  # fuzzed cases per Gemini model call (default 5); countTokens' schema is largest
+FOCUS = 5
 _VERSION = re.compile(r"^v\d+(beta\d*|alpha\d*)?$")
 _DOC_FIELDS = ("operationId", "summary", "description", "tags")
 
@@ -91,16 +95,23 @@ def _alias_key(doc: dict[str, Any], label: str) -> tuple[str, str, str]:
     return method, tail, json.dumps(op, sort_keys=True, default=str)
 
 
-def plans(doc: dict[str, Any], labels: list[str], *, relay: bool) -> dict[str, st.Plan]:
+def plans(doc: dict[str, Any], labels: list[str], *, max_examples: int,
+          focus: frozenset[str] = frozenset()) -> dict[str, st.Plan]:
+    """How each operation is exercised (see the module's docstring); `focus`: operations that had a finding."""
     out: dict[str, st.Plan] = {}
     first: dict[tuple[str, str, str], str] = {}
     for label in labels:
         key = _alias_key(doc, label)
-        if key in first:
+        if label in focus:
+            out[label] = st.Plan(phases=("examples", "coverage", "fuzzing"), max_examples=max_examples * FOCUS)
+        elif key in first:
             out[label] = st.Plan(phases=("examples", "fuzzing"), max_examples=1)
+        elif m := GEMINI_CALL.search(label):
+            first[key] = label
+            out[label] = st.Plan(phases=("examples", "fuzzing"), max_examples=GEMINI_EXAMPLES.get(m.group(1), 5))
         else:
             first[key] = label
-            if relay and label.startswith("POST "):
+            if label.startswith(("POST ", "PATCH ")):
                 out[label] = st.Plan(coverage_mode="negative")
     return out
 
@@ -113,21 +124,41 @@ def _part(ctx: Ctx, doc: dict[str, Any], include: Any, credential: str, *, relay
         return include(method, path) and t.offers(surface) and (t.in_profile is None or surface in t.in_profile)
 
     labels = st.operations(doc, offered)
-    budget = _budget(ctx, "relay" if relay else "admin")
     phases = tuple(t.schema_phases or st.PHASES)
     schemes = credential_schemes(doc, labels, t.forms if relay else None)
     return st.Part(doc, t.root, dict.fromkeys(schemes, credential), headers=dict(t.headers), include=offered,
                    location=specs.path(DOCUMENT).as_uri(),
-                   max_examples=t.max_examples, budget_s=budget, phases=phases,
-                   request_timeout_s=t.timeout_s, plans=plans(doc, labels, relay=relay),
+                   max_examples=t.max_examples, deadline_s=t.schema_budget_s, phases=phases,
+                   request_timeout_s=t.timeout_s, plans=plans(doc, labels, max_examples=t.max_examples),
                    seed=t.schema_seed, **kw)
+
+
+def sweep_and_focus(part: st.Part) -> list[Sub]:
+    """The sweep over every operation, then the focus run over those with a finding (module docstring)."""
+    subs = st.run(part)
+    failing = frozenset(s.name for s in subs if s.status == "failed")
+    if not failing or part.phases == ("examples",):  # a smoke run stays one
+        return subs
+    include = part.include
+    focus = dataclasses.replace(part, include=lambda method, path: include(method, path) and f"{method} {path}" in failing,
+                    phases=tuple(p for p in part.phases if p != "stateful"),
+                    plans=plans(part.document, sorted(failing), max_examples=part.max_examples, focus=failing))
+    more = {s.name: s for s in st.run(focus)}
+    return [_merged(s, more.get(s.name)) for s in subs]
+
+
+def _merged(sweep: Sub, focus: Sub | None) -> Sub:
+    if focus is None or sweep.status != "failed":
+        return sweep
+    return dataclasses.replace(sweep, message=f"{sweep.message} || focus run ({FOCUS}x cases, every kind of coverage): "
+                   f"{focus.message}")
 
 
 def relay_subs(ctx: Ctx) -> list[Sub]:
     doc = _document(ctx)
     key = ctx.target.api_key
-    return st.run(_part(ctx, doc, is_relay, key, relay=True,
-                        secrets={key: "<API_KEY>", **ctx.target.secrets}))
+    return sweep_and_focus(_part(ctx, doc, is_relay, key, relay=True,
+                                 secrets={key: "<API_KEY>", **ctx.target.secrets}))
 
 
 def admin_subs(ctx: Ctx) -> list[Sub]:
@@ -137,14 +168,10 @@ def admin_subs(ctx: Ctx) -> list[Sub]:
     with Sandbox(ctx) as box:
         part = _part(ctx, doc, is_admin, box.token, relay=False, guard=box.guard, observe=box.observe,
                      secrets=box.secrets)
-        return st.run(part)
+        return sweep_and_focus(part)
 
 
 PARTS = {"relay": relay_subs, "admin": admin_subs}  # run in a child process: conformance/schema_worker.py
-
-
-def _budget(ctx: Ctx, part: str) -> float:
-    return float(ctx.target.schema_budget_s or BUDGET_S[part])
 
 
 @check("schema.relay", "schemathesis over the relay operations of gateway.yaml (examples, coverage, fuzzing, "
@@ -152,7 +179,7 @@ def _budget(ctx: Ctx, part: str) -> float:
        "operation", layer="schema", slow=True)
 def relay(ctx: Ctx) -> list[Sub]:
     _document(ctx)
-    return [with_cause(s) for s in run_isolated(ctx.target, "relay", _budget(ctx, "relay"))]
+    return [with_cause(s) for s in run_isolated(ctx.target, "relay")]
 
 
 def with_cause(sub: Sub) -> Sub:
@@ -175,4 +202,4 @@ def with_cause(sub: Sub) -> Sub:
        admin=True, slow=True, surface="console", needs=("setup.admin",))
 def admin(ctx: Ctx) -> list[Sub]:
     _document(ctx)
-    return run_isolated(ctx.target, "admin", _budget(ctx, "admin"))
+    return run_isolated(ctx.target, "admin")
