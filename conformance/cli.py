@@ -18,7 +18,7 @@ from . import config, report
 from .causes import root_causes
 from .context import Ctx, Target
 from .registry import select
-from .runner import run, summary
+from .runner import run_repeated, summary
 from .schemathesis_run import PHASES
 from .surfaces import PROFILES, SURFACES, Found, Unreachable, run_probe
 
@@ -61,6 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--schema-phases", help="schemathesis phases, comma-separated (default: all; "
                    "'examples' for a quick smoke run)")
     p.add_argument("--schema-budget", type=float, help="seconds per schema part (relay, admin)")
+    p.add_argument("--repeat", type=int, default=1, metavar="K",
+                   help="run the protocol checks K times; a check that passes in some runs and fails in others "
+                   "is reported as flaky (and fails the run)")
     p.add_argument("--seed", type=int, help="schemathesis seed: the same generated cases on every run")
     for kind, default in (("chat", "gpt-4.1-mini"), ("image", "gpt-image-1"), ("video", "sora-2"),
                           ("gemini", "gemini-2.5-flash")):
@@ -184,15 +187,17 @@ def _check(args: argparse.Namespace, checks, console: Console) -> int:
     failed_ids: list[str] = []
     with Progress(TextColumn("[bold]checking[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), console=console, transient=True) as progress:
-        task = progress.add_task("", total=len(checks))
+        protocol = sum(1 for c in checks if c.layer == "protocol")
+        task = progress.add_task("", total=len(checks) + max(0, args.repeat - 1) * protocol)
 
         def done(res) -> None:
-            if res.status in ("failed", "error"):
+            if res.status in ("failed", "error") and res.id not in failed_ids:
                 failed_ids.append(res.id)
             progress.update(task, advance=1,
                             description=f"{res.id} {res.status}" + (f"  ({len(failed_ids)} failing)" if failed_ids else ""))
 
-        results = run(target, checks, workers=args.workers, on_done=done, evidence=found.evidence)
+        results = run_repeated(target, checks, args.repeat, workers=args.workers, on_done=done,
+                               evidence=found.evidence)
     elapsed = time.perf_counter() - t0
     report.causes_block(root_causes(results), console)
     report.table(results, console, verbose=args.verbose)
@@ -204,7 +209,7 @@ def _check(args: argparse.Namespace, checks, console: Console) -> int:
     report.html_report(results, args.report_dir / "report.html", meta)
     report.to_json(results, args.report_dir / "results.json", meta)
     counts = summary(results)
-    ok = not (counts["failed"] or counts["error"])
+    ok = not (counts["failed"] or counts["error"] or counts["flaky"])
     console.print(f"{'[green]PASSED[/]' if ok else '[red]FAILED[/]'} in {elapsed:.1f}s · report: "
                   f"{args.report_dir / 'report.html'} · JUnit: {args.report_dir / 'junit.xml'}")
     return 0 if ok else 1

@@ -19,9 +19,9 @@ from .causes import Cause, root_causes
 from .runner import Result, summary
 
 STYLE = {"passed": "green", "failed": "bold red", "error": "bold magenta", "skipped": "yellow",
-         "not_offered": "dim", "blocked": "cyan"}
+         "not_offered": "dim", "blocked": "cyan", "flaky": "bold yellow"}
 COLOUR = {"passed": "#2e7d32", "failed": "#c62828", "error": "#8e24aa", "skipped": "#f9a825",
-          "not_offered": "#9e9e9e", "blocked": "#0277bd"}
+          "not_offered": "#9e9e9e", "blocked": "#0277bd", "flaky": "#ef6c00"}
 
 
 def surfaces_table(found: dict, required: list[str], in_profile: list[str] | None, profile: str,
@@ -83,7 +83,8 @@ def table(results: list[Result], console: Console, *, verbose: bool = False) -> 
     hidden = "" if len(shown) == len(results) else " (passed checks hidden: --verbose lists them)"
     console.print(f"[green]{c['passed']} passed[/], [red]{c['failed']} failed[/], "
                   f"[magenta]{c['error']} errors[/], [yellow]{c['skipped']} skipped[/], "
-                  f"{c['not_offered']} not offered, [cyan]{c['blocked']} blocked[/]{hidden}")
+                  f"{c['not_offered']} not offered, [cyan]{c['blocked']} blocked[/]"
+                  + (f", [bold yellow]{c['flaky']} flaky[/]" if c["flaky"] else "") + hidden)
 
 
 def _checks_table(results: list[Result], console: Console) -> None:
@@ -101,13 +102,14 @@ def _checks_table(results: list[Result], console: Console) -> None:
 
 def junit(results: list[Result], path: Path, target: str) -> None:
     c = summary(results)
-    suite = ET.Element("testsuite", name="topapi-check", tests=str(len(results)), failures=str(c["failed"]),
+    suite = ET.Element("testsuite", name="topapi-check", tests=str(len(results)),
+                       failures=str(c["failed"] + c["flaky"]),
                        errors=str(c["error"]), skipped=str(c["skipped"]),
                        time=f"{sum(r.duration_s for r in results):.3f}",
                        timestamp=datetime.now(UTC).isoformat(timespec="seconds"), hostname=target)
     for r in results:
         case = ET.SubElement(suite, "testcase", classname=f"topapi.{r.layer}", name=r.id, time=f"{r.duration_s:.3f}")
-        if r.status == "failed":
+        if r.status in ("failed", "flaky"):
             ET.SubElement(case, "failure", message=r.message[:500]).text = _detail(r)
         elif r.status == "error":
             ET.SubElement(case, "error", message=r.message[:500]).text = _detail(r)
@@ -158,7 +160,7 @@ def _bar_svg(results: list[Result]) -> str:
 
 def html_report(results: list[Result], path: Path, meta: dict) -> None:
     c = summary(results)
-    verdict = "PASSED" if not (c["failed"] or c["error"]) else "FAILED"
+    verdict = "PASSED" if not (c["failed"] or c["error"] or c["flaky"]) else "FAILED"
     layers = sorted({r.layer for r in results})
     per_layer = "".join(
         f"<tr><td>{lay}</td>" + "".join(

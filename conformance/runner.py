@@ -2,7 +2,7 @@
 
 Statuses (WIRE.md "CLI contract"): passed, failed, error, skipped, not_offered (the target does not offer
 a surface the check needs; never a failure), blocked (a setup or required surface it needs failed: that
-failure is reported once, as its own result). Setups that ran appear as results of the layer "setup";
+failure is reported once, as its own result), flaky (with --repeat: passed in some runs, failed in others). Setups that ran appear as results of the layer "setup";
 a required surface the target lacks appears as one failed result `surface.<name>`.
 """
 
@@ -20,8 +20,8 @@ from .context import Ctx, Target
 from .registry import SETUPS, Blocked, CheckFailed, CheckInfo, CheckSkipped, NotOffered, OutsideProfile, Sub
 from .surfaces import SURFACES
 
-STATUSES = ("passed", "failed", "error", "skipped", "not_offered", "blocked")
-BAD = ("failed", "error")
+STATUSES = ("passed", "failed", "error", "skipped", "not_offered", "blocked", "flaky")
+BAD = ("failed", "error", "flaky")  # flaky: passed in some of the --repeat runs, failed in others
 
 
 @dataclass
@@ -141,6 +141,40 @@ def run(target: Target, checks: list[CheckInfo], *, workers: int = 4,
     finally:
         ctx.close()
     return surface_results(target, evidence) + setup_results(ctx) + [results[c.id] for c in checks]
+
+
+def run_repeated(target: Target, checks: list[CheckInfo], repeat: int, *, workers: int = 4,
+                 on_done: Callable[[Result], None] | None = None,
+                 evidence: dict[str, list[str]] | None = None) -> list[Result]:
+    """`run`, then the protocol checks `repeat - 1` times more (each round with a fresh context, so setups run
+    again); each protocol check's runs folded into one result (`fold_runs`). The other layers run once: a
+    schema run with a seed repeats itself, and the SDK and console flows are slow."""
+    first = run(target, checks, workers=workers, on_done=on_done, evidence=evidence)
+    protocol = [c for c in checks if c.layer == "protocol"]
+    if repeat <= 1 or not protocol:
+        return first
+    rounds = [run(target, protocol, workers=workers, on_done=on_done, evidence=evidence)
+              for _ in range(repeat - 1)]
+    later = {c.id: [{r.id: r for r in rnd}[c.id] for rnd in rounds] for c in protocol}
+    return [fold_runs([r, *later[r.id]]) if r.id in later else r for r in first]
+
+
+def fold_runs(runs: list[Result]) -> Result:
+    """One result for a check's runs: the same status in every run keeps the first run's result; failures in
+    some runs and passes in others make it `flaky`, with the first failing run's message and cases."""
+    bad = [r for r in runs if r.status in ("failed", "error")]
+    good = [r for r in runs if r.status == "passed"]
+    total = sum(r.duration_s for r in runs)
+    if bad and good:
+        first = bad[0]
+        which = ", ".join(str(i + 1) for i, r in enumerate(runs) if r in bad)
+        return Result(first.id, first.description, first.layer, "flaky",
+                      f"flaky: failed in {len(bad)} of {len(runs)} runs (run {which}): {first.message}", total,
+                      first.subs, first.cause, first.exchange, first.blocked_by, first.surfaces)
+    first = bad[0] if bad else runs[0]
+    note = f"the same in all {len(runs)} runs" + (f": {first.message}" if first.message else "")
+    return Result(first.id, first.description, first.layer, first.status, note, total, first.subs, first.cause,
+                  first.exchange, first.blocked_by, first.surfaces)
 
 
 def summary(results: list[Result]) -> dict[str, int]:

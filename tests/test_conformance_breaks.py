@@ -9,18 +9,18 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-from breaking_proxy import BREAKS, BreakingProxy
+from breaking_proxy import BREAKS, Break, BreakingProxy, Req, is_done
 from gateway_stack import Stack, start_stack, stop_stack
 
 from conformance.context import Target
 from conformance.registry import select
-from conformance.runner import Result, run
+from conformance.runner import Result, fold_runs, run, run_repeated
 from mocks.serving import ServerThread, free_port
 
 # break -> {check id that must fail: a fragment of its failure message}
@@ -203,3 +203,36 @@ def test_cli_refuses_an_unknown_schema_phase(tmp_path: Path) -> None:
     assert proc.returncode == 2
     line = _one_line(proc)
     assert "unknown schema phase fuzz" in line and "fuzzing" in line, line
+
+
+# -- --repeat: a check that passes in some runs and fails in others is reported as flaky ---------------------------
+async def _drop_done_every_other(req: Req, blocks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    n = req.state["streams"] = req.state.get("streams", 0) + 1
+    async for b in blocks:
+        if not (req.is_chat and n % 2 == 0 and is_done(b)):
+            yield b
+
+
+def test_repeat_reports_a_check_that_fails_in_some_runs_as_flaky(proxied: Proxied) -> None:
+    proxied.proxy.active = Break("drop_done_every_other", "every second chat stream loses [DONE]",
+                                 stream=_drop_done_every_other)
+    try:
+        results = {r.id: r for r in run_repeated(proxied.target(), select(["sse.chat.done", "chat.json"]), 4)}
+    finally:
+        proxied.proxy.use(None)
+    flaky = results["sse.chat.done"]
+    assert flaky.status == "flaky" and not flaky.ok, flaky
+    assert flaky.message.startswith("flaky: failed in 2 of 4 runs (run 2, 4): "), flaky.message
+    assert "no `data: [DONE]` event" in flaky.message
+    steady = results["chat.json"]
+    assert steady.status == "passed" and steady.message == "the same in all 4 runs", steady
+
+
+def test_fold_runs() -> None:
+    def res(status: str, message: str = "") -> Result:
+        return Result("x", "d", "protocol", status, message, 1.0)
+
+    assert fold_runs([res("failed", "boom"), res("failed", "boom")]).status == "failed"
+    assert fold_runs([res("passed"), res("error", "E")]).status == "flaky"
+    assert fold_runs([res("skipped", "why")] * 3).message == "the same in all 3 runs: why"
+    assert fold_runs([res("passed")] * 2).duration_s == 2.0
