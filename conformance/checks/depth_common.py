@@ -75,7 +75,8 @@ def _gemini_stream(ctx: Ctx) -> None:
 
 USAGE: dict[str, tuple[str, Callable[[Ctx], None]]] = {
     "chat JSON": ("openai.chat", _chat_json), "chat stream": ("openai.chat", _chat_stream),
-    "Responses JSON": ("openai.responses", _responses_json), "Responses stream": ("openai.responses", _responses_stream),
+    "Responses JSON": ("openai.responses", _responses_json),
+    "Responses stream": ("openai.responses", _responses_stream),
     "Gemini JSON": ("gemini", _gemini_json), "Gemini stream": ("gemini", _gemini_stream)}
 
 

@@ -140,9 +140,13 @@ def sweep_and_focus(part: st.Part) -> list[Sub]:
     if not failing or part.phases == ("examples",):  # a smoke run stays one
         return subs
     include = part.include
-    focus = dataclasses.replace(part, include=lambda method, path: include(method, path) and f"{method} {path}" in failing,
-                    phases=tuple(p for p in part.phases if p != "stateful"),
-                    plans=plans(part.document, sorted(failing), max_examples=part.max_examples, focus=failing))
+
+    def failed(method: str, path: str) -> bool:
+        return include(method, path) and f"{method} {path}" in failing
+
+    focus = dataclasses.replace(part, include=failed, phases=tuple(p for p in part.phases if p != "stateful"),
+                                plans=plans(part.document, sorted(failing), max_examples=part.max_examples,
+                                            focus=failing))
     more = {s.name: s for s in st.run(focus)}
     return [_merged(s, more.get(s.name)) for s in subs]
 
