@@ -23,13 +23,16 @@ from specs.errors import admin_error
 from . import console, security, upstream
 from .cache import Cache
 from .config import GatewayConfig
+from .limits import Limits
 from .relay import controller
 from .relay.call import Call
 from .relay.context import RelayContext
 from .relay.policy import RateLimiter
 from .routing import Router
-from .store import accounts, db
+from .shared import Shared
+from .store import accounts, db, versions
 from .store import videos as jobs
+from .sync import Sync
 from .usage import UsageWriter
 
 log = logging.getLogger("topapi.gateway")
@@ -56,6 +59,9 @@ class Gateway:
         self.cache: Cache | None = None
         self.usage: UsageWriter | None = None
         self.client: upstream.Client | None = None  # towards the nodes
+        self.shared: Shared | None = None  # Redis, with --redis-url
+        self.limits = Limits()
+        self.sync: Sync | None = None
         self.admin: Starlette | None = None
         self.affinity: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self.relay: RelayContext | None = None  # what the request path sees of the gateway
@@ -72,10 +78,11 @@ class Gateway:
                            pending_spend=self.usage.pending_spend)
         await self.cache.start()
         await self.usage.start()
+        await self._start_sharing()
         self.client = upstream.Client(self.config)
         from .admin import routes as admin_routes
 
-        self.admin = Starlette(routes=admin_routes(self.store, self.cache.invalidate,
+        self.admin = Starlette(routes=admin_routes(self.store, self.sync.changed,
                                                    session_ttl_s=self.config.session_ttl_s, router=self.router),
                                exception_handlers={HTTPException: _admin_http_error})
         self.relay = RelayContext(
@@ -83,6 +90,17 @@ class Gateway:
             max_body_bytes=self.config.max_body_bytes, max_attempts=self.config.max_attempts,
             record=self.record, remember_response=self.remember_response, response_node=self.response_node)
         self.started = True
+
+    async def _start_sharing(self) -> None:
+        """What makes workers and instances one gateway: Redis (optional), shared limits, change notices."""
+        c = self.config
+        if c.redis_url:
+            self.shared = Shared(c.redis_url, c.redis_prefix, timeout_s=c.redis_timeout_s)
+            self.shared.scope(await versions.database_id(self.store))
+            await self.shared.start()
+        self.limits = Limits(self.shared)
+        self.sync = Sync(self.store, self.cache, self.shared, poll_s=c.sync_poll_s)
+        await self.sync.start()
 
     async def ensure_admin(self) -> None:
         """First start: a platform admin from TOPAPI_ADMIN_USER / TOPAPI_ADMIN_PASSWORD, or with a
@@ -100,8 +118,12 @@ class Gateway:
         self.started = False
         if self.client is not None:
             await self.client.close()
+        await self.sync.stop()
         await self.cache.stop()
         await self.usage.stop()  # drains every queued record
+        await self.limits.stop()
+        if self.shared is not None:
+            await self.shared.stop()
         await self.store.close()
 
     # -- used by the relay ------------------------------------------------------------------------------------
@@ -109,6 +131,7 @@ class Gateway:
         rec = call.record()
         if rec["cost"]:
             self.cache.add_spend(rec["user_id"], rec["cost"])
+        self.limits.settle(call.key, call.user, rec["request_id"], rec["cost"], rec["total_tokens"])
         await self.usage.record(rec)
 
     def remember_response(self, response_id: str, node_id: int, user_id: int) -> None:

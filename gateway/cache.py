@@ -1,9 +1,10 @@
 """What the hot path reads: an in-memory snapshot of keys, users, subscriptions, models, nodes.
 
-Loaded with one call (`store.catalog.load_snapshot`) at start-up and again after every
-admin write (`invalidate()`), or every `cache_ttl_s` when several instances share a
-database. Spend is kept here too: the usage writer adds each record's cost at once,
-so the quota check needs no database read.
+Loaded with one call (`store.catalog.load_snapshot`) at start-up and again whenever an
+admin write anywhere says so (`gateway/sync.py` calls `refresh()`: at once through Redis,
+or when its poll of the change counter sees it move), and every `cache_ttl_s` as a safety
+net. Spend is kept here too: the usage writer adds each record's cost at once, so the
+quota check needs no database read.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class KeyInfo:
     expires_at: float | None
     models: frozenset[str] | None
     rpm: int | None
+    tpm: int | None = None
+    concurrency: int | None = None
 
 
 @dataclass(slots=True)
@@ -72,6 +75,8 @@ class Cache:
         self.loaded_at = 0.0
         self._lock = asyncio.Lock()
         self._ttl_task: asyncio.Task | None = None
+        self._dirty = False
+        self.refreshing: asyncio.Task | None = None  # a reload asked for by refresh(), while it runs
 
     async def start(self) -> None:
         await self.reload()
@@ -79,14 +84,30 @@ class Cache:
             self._ttl_task = asyncio.create_task(self._reload_every(self.ttl_s))
 
     async def stop(self) -> None:
-        if self._ttl_task:
-            self._ttl_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ttl_task
+        for task in (self._ttl_task, self.refreshing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def invalidate(self) -> None:
-        """Admin writes call this: the next request sees the change."""
+        """Reload now: the next request sees the change."""
         await self.reload()
+
+    def refresh(self) -> asyncio.Task:
+        """Reload soon, without waiting: many calls while a reload runs make one more reload, not many."""
+        self._dirty = True
+        if self.refreshing is None or self.refreshing.done():
+            self.refreshing = asyncio.create_task(self._refresh_loop(), name="cache-refresh")
+        return self.refreshing
+
+    async def _refresh_loop(self) -> None:
+        while self._dirty:
+            self._dirty = False
+            try:
+                await self.reload()
+            except Exception:  # keep serving from the last good snapshot; the next change or poll retries
+                log.exception("cache reload failed")
 
     async def _reload_every(self, seconds: float) -> None:
         while True:
@@ -109,7 +130,8 @@ class Cache:
             for u in snap["users"]}
         self.keys = {
             k["key_hash"]: KeyInfo(k["id"], k["user_id"], k["name"], bool(k["enabled"]), k["expires_at"],
-                                   frozenset(k["models"]) if k["models"] is not None else None, k["rpm"])
+                                   frozenset(k["models"]) if k["models"] is not None else None, k["rpm"],
+                                   k.get("tpm"), k.get("concurrency"))
             for k in snap["api_keys"]}
         subs: dict[int, set[str]] = {}
         for user_id, model in snap["subscriptions"]:

@@ -35,6 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seconds before a failed node gets a probe request")
     p.add_argument("--cache-ttl", type=float, default=None,
                    help="reload keys/models/nodes every N seconds (several instances on one database)")
+    p.add_argument("--redis-url", default=os.environ.get("TOPAPI_REDIS_URL"),
+                   help="redis://host:port/db: limits, spend and admin changes shared by every worker and "
+                        "instance at once (env TOPAPI_REDIS_URL; without it they hold per process)")
+    p.add_argument("--redis-prefix", default=d.redis_prefix,
+                   help="start of every Redis key and channel name (one Redis, several gateways)")
+    p.add_argument("--sync-interval", type=float, default=d.sync_poll_s,
+                   help="seconds between two reads of the admin change counter (workers without Redis)")
+    p.add_argument("--shutdown-grace", type=float, default=d.shutdown_grace_s,
+                   help="on SIGTERM, seconds that requests in flight get to finish")
     p.add_argument("--mock-video-ms", type=float, default=None,
                    help="with --demo: how long the Sora mock takes per video (default 3000)")
     # paced by default: a stream that arrives in one piece cannot show whether a relay in front of the demo
@@ -51,7 +60,9 @@ def config_from(args: argparse.Namespace) -> GatewayConfig:
     return GatewayConfig(state_dir=args.state_dir, database_url=args.database_url,
                          read_timeout_s=args.read_timeout, connect_timeout_s=args.connect_timeout,
                          cache_ttl_s=args.cache_ttl, breaker_threshold=args.breaker_threshold,
-                         breaker_cooldown_s=args.breaker_cooldown)
+                         breaker_cooldown_s=args.breaker_cooldown, redis_url=args.redis_url,
+                         redis_prefix=args.redis_prefix, sync_poll_s=args.sync_interval,
+                         shutdown_grace_s=args.shutdown_grace)
 
 
 def create_app():
@@ -92,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         # `server:` header: per-request work that nothing here needs
         uvicorn.run("gateway.cli:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                     log_level=args.log_level, access_log=False, loop="uvloop", http="httptools",
-                    lifespan="on", timeout_graceful_shutdown=5, backlog=4096, proxy_headers=False,
+                    lifespan="on", timeout_graceful_shutdown=config.shutdown_grace_s, backlog=4096, proxy_headers=False,
                     server_header=False)
     finally:
         if demo:

@@ -24,6 +24,12 @@ class GatewayConfig:
     # would otherwise pay for its own transaction (the profile's biggest cost at one connection)
     usage_linger_s: float = 0.02
     session_ttl_s: float = 7 * 24 * 3600
+    # several workers / instances (gateway/shared.py, gateway/sync.py)
+    redis_url: str | None = None  # shared limits, spend and change notices; None: per process
+    redis_prefix: str = "topapi:"  # names in Redis start with this (and the database's id)
+    redis_timeout_s: float = 0.25  # a Redis call slower than this counts as Redis being away
+    sync_poll_s: float = 0.25  # how often each process reads the change counter (0: never)
+    shutdown_grace_s: float = 30.0  # SIGTERM: how long requests in flight may take to finish
 
     @property
     def db_url(self) -> str:

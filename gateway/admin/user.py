@@ -30,7 +30,8 @@ KEYS = Rows("key")
 
 def key_fields() -> dict[str, fields.Validator]:
     return {"name": fields.key_name, "enabled": fields.boolean, "expires_at": fields.future_timestamp(time.time()),
-            "models": fields.model_list, "rpm": fields.rpm}
+            "models": fields.model_list, "rpm": fields.rpm, "tpm": fields.tpm,
+            "concurrency": fields.concurrency}
 
 
 async def me(request: Request, ctx: Context, user: User) -> Response:

@@ -19,9 +19,10 @@ from .schema import api_keys, sessions, subscriptions, users
 USER_COLUMNS = (users.c.id, users.c.username, users.c.role, users.c.status, users.c.quota, users.c.used,
                 users.c.created_at)
 KEY_COLUMNS = (api_keys.c.id, api_keys.c.user_id, api_keys.c.name, api_keys.c.prefix, api_keys.c.enabled,
-               api_keys.c.expires_at, api_keys.c.models, api_keys.c.rpm, api_keys.c.created_at)
+               api_keys.c.expires_at, api_keys.c.models, api_keys.c.rpm, api_keys.c.tpm, api_keys.c.concurrency,
+               api_keys.c.created_at)
 USER_FIELDS = frozenset({"status", "quota", "role", "password"})
-KEY_FIELDS = frozenset({"name", "enabled", "expires_at", "models", "rpm"})
+KEY_FIELDS = frozenset({"name", "enabled", "expires_at", "models", "rpm", "tpm", "concurrency"})
 SESSION_TTL_S = 7 * 24 * 3600.0
 
 
@@ -169,13 +170,15 @@ async def delete_user_sessions(store: Store, user_id: int, *, keep_token: str | 
 
 async def create_key(store: Store, user_id: int, name: str, *, enabled: bool = True,
                      expires_at: float | None = None, models: list[str] | None = None,
-                     rpm: int | None = None) -> tuple[dict[str, Any], str]:
+                     rpm: int | None = None, tpm: int | None = None,
+                     concurrency: int | None = None) -> tuple[dict[str, Any], str]:
     """A new API key: (key as listed, full key). The full key exists only in this return value."""
     key, key_hash, prefix = security.new_api_key()
     async with store.begin() as conn:
         result = await conn.execute(insert(api_keys).values(
             user_id=user_id, name=name, key_hash=key_hash, prefix=prefix, enabled=enabled,
-            expires_at=expires_at, models=models, rpm=rpm, created_at=time.time()))
+            expires_at=expires_at, models=models, rpm=rpm, tpm=tpm, concurrency=concurrency,
+            created_at=time.time()))
         key_id = result.inserted_primary_key[0]
     return await get_key(store, key_id), key  # type: ignore[return-value]
 
@@ -199,7 +202,7 @@ async def list_keys(store: Store, user_id: int, *, limit: int = 50,
 
 
 async def update_key(store: Store, key_id: int, user_id: int, changes: dict[str, Any]) -> dict[str, Any] | None:
-    """Apply `changes` (name, enabled, expires_at, models, rpm) to a key the user owns."""
+    """Apply `changes` (name, enabled, expires_at, models, rpm, tpm, concurrency) to a key the user owns."""
     unknown = set(changes) - KEY_FIELDS
     if unknown:
         raise ValueError(f"not updatable: {sorted(unknown)}")

@@ -218,7 +218,8 @@ async def load_snapshot(store: Store) -> dict[str, Any]:
                                               users.c.quota, users.c.used))
         key_rows = await conn.execute(select(api_keys.c.id, api_keys.c.user_id, api_keys.c.key_hash,
                                              api_keys.c.enabled, api_keys.c.expires_at, api_keys.c.models,
-                                             api_keys.c.rpm, api_keys.c.name))
+                                             api_keys.c.rpm, api_keys.c.tpm, api_keys.c.concurrency,
+                                             api_keys.c.name))
         sub_rows = await conn.execute(select(subscriptions.c.user_id, subscriptions.c.model))
         model_rows = await conn.execute(select(models.c.name, models.c.kind, models.c.price, models.c.listed,
                                                models.c.display_name, models.c.description,

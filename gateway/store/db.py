@@ -17,12 +17,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, exc, text
+from sqlalchemy import event, exc, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql import Executable
 
-from .schema import metadata
+from .schema import ADDED_COLUMNS, metadata
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SCHEMA_LOCK_ID = 0x70A9_1DB  # advisory lock key for schema creation (any constant shared by all instances)
@@ -120,6 +120,7 @@ class Store:
             elif self.dialect == "postgresql":
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_ID})
             await conn.run_sync(metadata.create_all, checkfirst=True)
+            await conn.run_sync(_add_missing_columns)
             await conn.commit()
 
     def begin(self) -> Any:
@@ -207,6 +208,19 @@ class _SqliteWriter:
                 self.conn = None
         await asyncio.get_running_loop().run_in_executor(self.pool, shut)
         self.pool.shutdown(wait=True)
+
+
+def _add_missing_columns(sync_conn: Any) -> None:
+    """Bring a database made by an older version up to date: nullable columns added since."""
+    inspector = inspect(sync_conn)
+    have: dict[str, set[str]] = {}
+    for column in ADDED_COLUMNS:
+        table = column.table.name
+        if table not in have:
+            have[table] = {c["name"] for c in inspector.get_columns(table)}
+        if column.name not in have[table]:
+            kind = column.type.compile(dialect=sync_conn.dialect)
+            sync_conn.exec_driver_sql(f'ALTER TABLE {table} ADD COLUMN "{column.name}" {kind}')
 
 
 async def _create_pg_schema(url: str, schema: str) -> None:

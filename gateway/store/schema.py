@@ -62,6 +62,8 @@ api_keys = Table(
     Column("expires_at", Float, nullable=True),
     Column("models", JSON, nullable=True),  # allowed model names; NULL = every subscribed model
     Column("rpm", Integer, nullable=True),  # requests per minute; NULL = unlimited
+    Column("tpm", Integer, nullable=True),  # tokens per minute (finished requests' usage); NULL = unlimited
+    Column("concurrency", Integer, nullable=True),  # requests in flight at once; NULL = unlimited
     Column("created_at", Float, nullable=False),
     **NO_REUSE,
 )
@@ -117,7 +119,8 @@ usage_records = Table(
     Column("node", String(128), nullable=True),  # name of the node that answered (last attempt)
     Column("endpoint", String(64), nullable=False),  # e.g. "chat.completions", "videos.create"
     Column("status", Integer, nullable=False),  # HTTP status the client got
-    Column("outcome", String(24), nullable=False),  # ok | rejected | upstream_error | cut | cancelled
+    # ok | rejected | upstream_error | cut | cancelled | interrupted (in flight when its instance died)
+    Column("outcome", String(24), nullable=False),
     Column("stream", Boolean, nullable=False, default=False),
     Column("prompt_tokens", Integer, nullable=False, default=0),
     Column("completion_tokens", Integer, nullable=False, default=0),
@@ -153,3 +156,13 @@ response_routes = Table(
     Column("user_id", Integer, nullable=False),
     Column("created_at", Float, nullable=False),
 )
+
+sync_state = Table(
+    "sync_state", metadata,  # change counters the instances poll (see gateway/sync.py)
+    Column("name", String(32), primary_key=True),  # "catalog": keys, users, models, nodes, subscriptions
+    Column("version", Integer, nullable=False, default=0),
+)
+
+# Columns added after a table first shipped: Store.create_schema adds them to older databases
+# (create_all makes missing tables only).
+ADDED_COLUMNS = (api_keys.c.tpm, api_keys.c.concurrency)
