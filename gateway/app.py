@@ -6,6 +6,7 @@ database); `/api/...` goes to the consoles' Starlette app; `/healthz` answers at
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
@@ -20,7 +21,7 @@ from starlette.responses import Response
 
 from specs.errors import admin_error
 
-from . import console, security, upstream
+from . import console, metrics, security, upstream
 from .cache import Cache
 from .config import GatewayConfig
 from .limits import Limits
@@ -62,6 +63,8 @@ class Gateway:
         self.shared: Shared | None = None  # Redis, with --redis-url
         self.limits = Limits()
         self.sync: Sync | None = None
+        self.metrics = metrics.RequestMetrics()
+        self._sampler: asyncio.Task | None = None
         self.admin: Starlette | None = None
         self.affinity: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self.relay: RelayContext | None = None  # what the request path sees of the gateway
@@ -80,6 +83,8 @@ class Gateway:
         await self.usage.start()
         await self._start_sharing()
         self.client = upstream.Client(self.config)
+        self.router.on_failure = lambda target: metrics.UPSTREAM_ERRORS.labels(target.name).inc()
+        self._sampler = asyncio.create_task(metrics.sample_every(self), name="metrics-sampler")
         from .admin import routes as admin_routes
 
         self.admin = Starlette(routes=admin_routes(self.store, self.sync.changed,
@@ -95,7 +100,8 @@ class Gateway:
         """What makes workers and instances one gateway: Redis (optional), shared limits, change notices."""
         c = self.config
         if c.redis_url:
-            self.shared = Shared(c.redis_url, c.redis_prefix, timeout_s=c.redis_timeout_s)
+            self.shared = Shared(c.redis_url, c.redis_prefix, timeout_s=c.redis_timeout_s,
+                                 on_state=lambda up: metrics.REDIS_UP.set(1 if up else 0))
             self.shared.scope(await versions.database_id(self.store))
             await self.shared.start()
         self.limits = Limits(self.shared)
@@ -116,6 +122,8 @@ class Gateway:
         if not self.started:
             return
         self.started = False
+        if self._sampler is not None:
+            self._sampler.cancel()
         if self.client is not None:
             await self.client.close()
         await self.sync.stop()
@@ -125,6 +133,7 @@ class Gateway:
         if self.shared is not None:
             await self.shared.stop()
         await self.store.close()
+        metrics.process_gone()
 
     # -- used by the relay ------------------------------------------------------------------------------------
     async def record(self, call: Call) -> None:
@@ -156,8 +165,13 @@ class Gateway:
             path = scope["path"]
             if path.startswith("/api/"):
                 await self.admin(scope, receive, send)
+            elif path == "/metrics":
+                body, kind = metrics.render()
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [(b"content-type", kind.encode()), (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
             elif path == "/healthz":
-                body = orjson.dumps({"status": "ok"})
+                body = orjson.dumps({"status": "ok", "pid": os.getpid()})  # which worker answered
                 await send({"type": "http.response.start", "status": 200,
                             "headers": [(b"content-type", b"application/json")]})
                 await send({"type": "http.response.body", "body": body})

@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--state-dir", type=Path, default=Path("state"), help="SQLite file, demo.json (default: ./state)")
     p.add_argument("--database-url", help="e.g. postgresql+asyncpg://user@host/db (default: SQLite in the state dir)")
+    p.add_argument("--database-schema", help="PostgreSQL: keep the tables in this schema (created if missing)")
     d = GatewayConfig()
     p.add_argument("--read-timeout", type=float, default=d.read_timeout_s,
                    help="seconds of upstream silence before trying another node")
@@ -58,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def config_from(args: argparse.Namespace) -> GatewayConfig:
     return GatewayConfig(state_dir=args.state_dir, database_url=args.database_url,
+                         database_schema=args.database_schema,
                          read_timeout_s=args.read_timeout, connect_timeout_s=args.connect_timeout,
                          cache_ttl_s=args.cache_ttl, breaker_threshold=args.breaker_threshold,
                          breaker_cooldown_s=args.breaker_cooldown, redis_url=args.redis_url,
@@ -74,6 +76,15 @@ def create_app():
     config = GatewayConfig(**{k: v for k, v in raw.items() if k in names})
     config.state_dir = Path(config.state_dir)
     return Gateway(config)
+
+
+def _metrics_dir(state_dir: Path) -> None:
+    """Workers share their Prometheus values through files (gateway/metrics.py): the last run's go first."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(Path(state_dir).resolve() / "metrics")
+    os.makedirs(path, exist_ok=True)
+    for old in Path(path).glob("*.db"):
+        old.unlink(missing_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         except Exception as exc:
             print(f"topapi serve --demo: {exc}", file=sys.stderr)
             return 1
+    if args.workers > 1:
+        _metrics_dir(config.state_dir)
     os.environ[CONFIG_ENV] = json.dumps({**asdict(config), "state_dir": str(config.state_dir)})
     if demo:
         demo.print_ready()

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import metrics
 from .cache import KeyInfo, UserInfo
 from .shared import ERRORS, Shared
 
@@ -225,6 +226,7 @@ class Limits:
                     self._via_redis.add(request_id)
                 return None
             self.degraded += 1
+            metrics.LIMITS_LOCAL.inc()
         return self.local.admit(key, user)
 
     def settle(self, key: KeyInfo | None, user: UserInfo | None, request_id: str, cost: float, tokens: int) -> None:

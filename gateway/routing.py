@@ -76,6 +76,7 @@ class Router:
     rng: random.Random = field(default_factory=random.Random)
     by_model: dict[str, list[Target]] = field(default_factory=dict)
     breakers: dict[int, Breaker] = field(default_factory=dict)
+    on_failure: Callable[[Target], None] | None = None  # each failed attempt (the metrics count them)
 
     def load(self, targets: dict[str, list[Target]]) -> None:
         """New routing table (after an admin write); breaker state of known nodes is kept."""
@@ -126,6 +127,8 @@ class Router:
 
     def failure(self, target: Target) -> None:
         self.breaker(target.node_id).failure()
+        if self.on_failure is not None:
+            self.on_failure(target)
 
     def abandon(self, target: Target) -> None:
         """An acquired attempt that ended without a verdict (the client left): free a probe slot."""

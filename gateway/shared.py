@@ -23,6 +23,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from . import metrics
+
 log = logging.getLogger("topapi.gateway.redis")
 
 ERRORS = (RedisError, OSError, TimeoutError)  # what a call to an unreachable Redis raises
@@ -75,6 +77,7 @@ class Shared:
     def failed(self, exc: BaseException) -> None:
         """A call failed: fall back to per-process state until the watcher sees Redis again."""
         self.errors += 1
+        metrics.REDIS_ERRORS.inc()
         if self.up or self.errors == 1:
             log.warning("redis at %s is unavailable (%s: %s): limits, spend and change notices are per "
                         "process until it answers again", self.url, type(exc).__name__, exc)

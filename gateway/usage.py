@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from . import metrics
 from .store import usage as usage_store
 from .store import videos as videos_store
 
@@ -137,6 +138,7 @@ class UsageWriter:
                 else:
                     self.pending[rec["user_id"]] = left
         self.written += len(batch)
+        metrics.USAGE_WRITTEN.inc(len(batch))
 
     async def _write_each(self, batch: list[dict[str, Any]]) -> None:
         for rec in batch:
