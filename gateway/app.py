@@ -10,7 +10,9 @@ import asyncio
 import gc
 import logging
 import os
+import time
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -24,6 +26,7 @@ from specs.errors import admin_error
 from . import console, metrics, security, upstream
 from .cache import Cache
 from .config import GatewayConfig
+from .journal import Journal, replay
 from .limits import Limits
 from .relay import controller
 from .relay.call import Call
@@ -61,6 +64,7 @@ class Gateway:
         self.usage: UsageWriter | None = None
         self.client: upstream.Client | None = None  # towards the nodes
         self.shared: Shared | None = None  # Redis, with --redis-url
+        self.journal: Journal | None = None  # requests in flight, records not yet committed
         self.limits = Limits()
         self.sync: Sync | None = None
         self.metrics = metrics.RequestMetrics()
@@ -75,8 +79,12 @@ class Gateway:
         os.makedirs(self.config.state_dir, exist_ok=True)
         self.store = await db.Store.open(self.config.db_url, schema=self.config.database_schema)
         await self.ensure_admin()
+        self.journal = Journal(Path(self.config.state_dir) / "journal", flush_s=self.config.journal_flush_s)
+        self.journal.start()
         self.usage = UsageWriter(self.store, maxsize=self.config.usage_queue_size,
-                                 batch_size=self.config.usage_batch_size, linger_s=self.config.usage_linger_s)
+                                 batch_size=self.config.usage_batch_size, linger_s=self.config.usage_linger_s,
+                                 journal=self.journal)
+        await replay(self.journal, self.usage.write_now)  # requests a dead process left in flight
         self.cache = Cache(self.store, self.router, ttl_s=self.config.cache_ttl_s,
                            pending_spend=self.usage.pending_spend)
         await self.cache.start()
@@ -86,9 +94,11 @@ class Gateway:
         self.router.on_failure = lambda target: metrics.UPSTREAM_ERRORS.labels(target.name).inc()
         self._sampler = asyncio.create_task(metrics.sample_every(self), name="metrics-sampler")
         from .admin import routes as admin_routes
+        from .admin.throttle import LoginThrottle
 
         self.admin = Starlette(routes=admin_routes(self.store, self.sync.changed,
-                                                   session_ttl_s=self.config.session_ttl_s, router=self.router),
+                                                   session_ttl_s=self.config.session_ttl_s, router=self.router,
+                                                   throttle=LoginThrottle(self.shared)),
                                exception_handlers={HTTPException: _admin_http_error})
         self.relay = RelayContext(
             cache=self.cache, router=self.router, limiter=self.limiter, client=self.client, store=self.store,
@@ -129,6 +139,7 @@ class Gateway:
         await self.sync.stop()
         await self.cache.stop()
         await self.usage.stop()  # drains every queued record
+        self.journal.close()
         await self.limits.stop()
         if self.shared is not None:
             await self.shared.stop()
@@ -141,6 +152,8 @@ class Gateway:
         if rec["cost"]:
             self.cache.add_spend(rec["user_id"], rec["cost"])
         self.limits.settle(call.key, call.user, rec["request_id"], rec["cost"], rec["total_tokens"])
+        rec["created_at"] = time.time()
+        self.journal.recorded(rec)
         await self.usage.record(rec)
 
     def remember_response(self, response_id: str, node_id: int, user_id: int) -> None:

@@ -24,6 +24,7 @@ class GatewayConfig:
     # would otherwise pay for its own transaction (the profile's biggest cost at one connection)
     usage_linger_s: float = 0.02
     session_ttl_s: float = 7 * 24 * 3600
+    journal_flush_s: float = 0.005  # the usage journal's write delay: what a process crash can lose
     # several workers / instances (gateway/shared.py, gateway/sync.py)
     redis_url: str | None = None  # shared limits, spend and change notices; None: per process
     redis_prefix: str = "topapi:"  # names in Redis start with this (and the database's id)

@@ -38,8 +38,10 @@ def cost(price: dict[str, float], *, prompt_tokens: int = 0, completion_tokens: 
 
 
 class UsageWriter:
-    def __init__(self, store: Any, *, maxsize: int = 10_000, batch_size: int = 500, linger_s: float = 0.0) -> None:
+    def __init__(self, store: Any, *, maxsize: int = 10_000, batch_size: int = 500, linger_s: float = 0.0,
+                 journal: Any = None) -> None:
         self.store = store
+        self.journal = journal  # gateway/journal.py: told which records are committed
         self.batch_size = batch_size
         self.linger_s = linger_s
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize)
@@ -139,6 +141,15 @@ class UsageWriter:
                     self.pending[rec["user_id"]] = left
         self.written += len(batch)
         metrics.USAGE_WRITTEN.inc(len(batch))
+        if self.journal is not None:
+            self.journal.committed([rec["request_id"] for rec in batch])
+
+    async def write_now(self, records: list[dict[str, Any]]) -> None:
+        """Write records at once, skipping those already stored (the journal's replay at start-up)."""
+        try:
+            await usage_store.write_batch(self.store, records)
+        except IntegrityError:
+            await self._write_each(records)
 
     async def _write_each(self, batch: list[dict[str, Any]]) -> None:
         for rec in batch:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -22,13 +24,23 @@ from .common import (
 )
 
 
+async def _not_throttled(ctx: Context, address: str, username: str | None) -> None:
+    wait = await ctx.throttle.wait_s(address, username)
+    if wait > 0:
+        raise ApiError(429, "too_many_attempts", "too many wrong passwords: wait before trying again",
+                       headers={"Retry-After": str(math.ceil(wait))})
+
+
 async def login(request: Request, ctx: Context, _: User) -> Response:
+    address = request.client.host if request.client else ""
+    await _not_throttled(ctx, address, None)  # before the body is read
     data = await read_json(request)
     creds = fields.pick(data, {"username": fields.text(1024), "password": fields.text(1024),
                                "cookie": fields.boolean}, required=("username", "password"))
     cookie = creds.pop("cookie", False)
     if cookie and (problem := sessions.cross_origin(request)):  # no logging in from another site
         raise ApiError(403, "csrf_rejected", problem)
+    await _not_throttled(ctx, address, creds["username"])
     if not fields.USERNAME.fullmatch(creds["username"]):
         # no such user can exist; answer like a wrong password, after the same work
         security.burn_password_check(creds["password"])
@@ -36,7 +48,9 @@ async def login(request: Request, ctx: Context, _: User) -> Response:
     else:
         user = await accounts.authenticate(ctx.store, creds["username"], creds["password"])
     if user is None:
+        await ctx.throttle.failed(address, creds["username"])
         raise ApiError(401, "invalid_credentials", "wrong username or password")
+    await ctx.throttle.succeeded(address, creds["username"])
     if user["status"] != "active":
         raise ApiError(403, "account_disabled", "this account is disabled")
     token, expires_at = await accounts.create_session(ctx.store, user["id"], ttl_s=ctx.session_ttl_s)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -22,6 +22,7 @@ from specs.errors import admin_error
 
 from ..store import Store, accounts
 from . import sessions
+from .throttle import LoginThrottle
 
 log = logging.getLogger("gateway.admin")
 
@@ -42,6 +43,7 @@ class Context:
     session_ttl_s: float = 7 * 24 * 3600.0
     probe_timeout_s: float = 10.0
     router: Any = None  # the relay's Router: node health shows its breakers
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)  # wrong passwords in a row
 
     async def changed(self) -> None:
         """Tell the relay's cache to reload. The write is committed already, so a failing hook is
@@ -53,9 +55,9 @@ class Context:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
 def invalid(field: str, message: str) -> ApiError:
@@ -155,7 +157,7 @@ def resource(ctx: Context, path: str, roles: tuple[str, ...] | None, **handlers:
                     raise ApiError(403, "forbidden", f"this needs the role {' or '.join(roles)}")
             return await handler(request, ctx, user)
         except ApiError as exc:
-            return error_response(exc.status, exc.code, exc.message)
+            return error_response(exc.status, exc.code, exc.message, exc.headers)
         except DataError:
             log.warning("database rejected a value on %s %s", request.method, path, exc_info=True)
             return error_response(400, "invalid_value", "a value is out of range for the database")
