@@ -41,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "instance at once (env TOPAPI_REDIS_URL; without it they hold per process)")
     p.add_argument("--redis-prefix", default=d.redis_prefix,
                    help="start of every Redis key and channel name (one Redis, several gateways)")
+    p.add_argument("--redis-timeout", type=float, default=d.redis_timeout_s,
+                   help="seconds a Redis call may take before Redis counts as away (limits go per process)")
     p.add_argument("--sync-interval", type=float, default=d.sync_poll_s,
                    help="seconds between two reads of the admin change counter (workers without Redis)")
     p.add_argument("--shutdown-grace", type=float, default=d.shutdown_grace_s,
@@ -63,7 +65,8 @@ def config_from(args: argparse.Namespace) -> GatewayConfig:
                          read_timeout_s=args.read_timeout, connect_timeout_s=args.connect_timeout,
                          cache_ttl_s=args.cache_ttl, breaker_threshold=args.breaker_threshold,
                          breaker_cooldown_s=args.breaker_cooldown, redis_url=args.redis_url,
-                         redis_prefix=args.redis_prefix, sync_poll_s=args.sync_interval,
+                         redis_prefix=args.redis_prefix, redis_timeout_s=args.redis_timeout,
+                         sync_poll_s=args.sync_interval,
                          shutdown_grace_s=args.shutdown_grace)
 
 

@@ -191,7 +191,7 @@ class Limits:
         self.shared = shared
         self.local = LocalLimits(clock)
         self.degraded = 0  # admissions decided per process because Redis was away (the metric)
-        self._via_redis: set[str] = set()  # request ids holding a slot in Redis
+        self._slots: dict[str, bool] = {}  # request id holding a concurrency slot -> held in Redis (else here)
         self._ops: list[str] = []  # settle operations waiting for the flusher
         self._flusher: asyncio.Task | None = None
         if shared is not None:
@@ -223,20 +223,24 @@ class Limits:
                 if kind:
                     return _refusal(int(kind), key, int(wait_ms) / 1000)
                 if key.concurrency:
-                    self._via_redis.add(request_id)
+                    self._slots[request_id] = True
                 return None
+        if shared is not None:  # Redis is away: this process decides alone
             self.degraded += 1
             metrics.LIMITS_LOCAL.inc()
-        return self.local.admit(key, user)
+        refused = self.local.admit(key, user)
+        if refused is None and key.concurrency:
+            self._slots[request_id] = False
+        return refused
 
     def settle(self, key: KeyInfo | None, user: UserInfo | None, request_id: str, cost: float, tokens: int) -> None:
-        """A request admitted by `admit` has finished: its spend and tokens count, its slot is free."""
+        """A request has finished (admitted or not): its spend and tokens count, a slot it held is free."""
         if key is None:
             return
         shared = self.shared
-        if key.concurrency:
-            if request_id in self._via_redis:
-                self._via_redis.discard(request_id)
+        in_redis = self._slots.pop(request_id, None)
+        if in_redis is not None:
+            if in_redis:
                 self._ops += ("R", shared.key("slots", key.id), request_id, "")
             else:
                 self.local.release(key.id)
