@@ -31,7 +31,6 @@ from .limits import Limits
 from .relay import controller
 from .relay.call import Call
 from .relay.context import RelayContext
-from .relay.policy import RateLimiter
 from .routing import Router
 from .shared import Shared
 from .store import accounts, db, versions
@@ -58,7 +57,6 @@ class Gateway:
     def __init__(self, config: GatewayConfig | None = None) -> None:
         self.config = config or GatewayConfig()
         self.router = Router(threshold=self.config.breaker_threshold, cooldown_s=self.config.breaker_cooldown_s)
-        self.limiter = RateLimiter()
         self.store: Any = None
         self.cache: Cache | None = None
         self.usage: UsageWriter | None = None
@@ -101,9 +99,10 @@ class Gateway:
                                                    throttle=LoginThrottle(self.shared)),
                                exception_handlers={HTTPException: _admin_http_error})
         self.relay = RelayContext(
-            cache=self.cache, router=self.router, limiter=self.limiter, client=self.client, store=self.store,
+            cache=self.cache, router=self.router, limits=self.limits, client=self.client, store=self.store,
             max_body_bytes=self.config.max_body_bytes, max_attempts=self.config.max_attempts,
-            record=self.record, remember_response=self.remember_response, response_node=self.response_node)
+            record=self.record, remember_response=self.remember_response, response_node=self.response_node,
+            journal=self.journal, observe=self.observe)
         self.started = True
 
     async def _start_sharing(self) -> None:
@@ -155,6 +154,12 @@ class Gateway:
         rec["created_at"] = time.time()
         self.journal.recorded(rec)
         await self.usage.record(rec)
+
+    def observe(self, call: Call) -> None:
+        """Per-request metrics; label values from the catalog only (a made-up model name counts as "")."""
+        self.metrics.observe(call.endpoint, call.model if call.model_info is not None else "", call.node or "",
+                             call.status, call.elapsed_ms() / 1000,
+                             call.ttft_ms / 1000 if call.ttft_ms is not None else None, call.attempts)
 
     def remember_response(self, response_id: str, node_id: int, user_id: int) -> None:
         self.affinity[response_id] = (node_id, user_id)

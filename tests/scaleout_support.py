@@ -207,13 +207,13 @@ def pace(url: str, n: int = 5) -> float:
 
 
 def poll(check: Callable[[], bool], timeout: float, what: str) -> float:
-    """Seconds from now to the start of the first `check()` that holds; fails after `timeout` (generous:
-    a busy machine is no failure)."""
+    """Seconds from now until the first `check()` that holds has returned (an upper bound of when the
+    change was seen); fails after `timeout` (generous: a busy machine is no failure)."""
     t0 = time.perf_counter()
     while True:
         started = time.perf_counter()
         if check():
-            return started - t0
+            return time.perf_counter() - t0
         if started - t0 > timeout:
             raise AssertionError(f"{what}: not within {timeout}s")
         time.sleep(0.01)

@@ -89,7 +89,7 @@ def test_a_key_made_on_a_works_on_b_at_once_and_a_disabled_one_is_refused_within
     took_off = poll(all_answer([b.url], "/v1/models", key, 401, times=3), 30, "key disabled on A refused by B")
     me.close()
     step = pace(b.url)
-    print(f"\nA -> B through Redis: new key {took_new * 1000:.1f} ms, disabled key {took_off * 1000:.1f} ms "
+    print(f"\nA -> B through Redis: new key within {took_new * 1000:.1f} ms, disabled key {took_off * 1000:.1f} ms "
           f"(one request here: {step * 1000:.1f} ms; the counter poll is every 5 s)")
     limit = 1.0 + 20 * step  # well under the 5 s poll: it was Redis
     assert took_new <= limit and took_off <= limit, (took_new, took_off, limit)
@@ -182,7 +182,7 @@ def test_with_redis_stopped_mid_run_both_keep_relaying_and_recover(tmp_path) -> 
         print(f"\nRedis stopped: 20 requests over both in {time.perf_counter() - t0:.2f} s: {codes.count(200)} x 200")
         assert codes == [200] * 20
         assert metric(a.url, "topapi_redis_up") == 0 and metric(b.url, "topapi_redis_up") == 0
-        # assert metric(a.url, "topapi_limits_local_total") >= 10  (WIRING)
+        assert metric(a.url, "topapi_limits_local_total") >= 10
         # admin writes still reach the other instance: through the change counter now
         _, other = cluster.admin.new_user()
         key2, _ = user_key(a.url, other)

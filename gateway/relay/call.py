@@ -26,7 +26,7 @@ _ID_COUNTER = itertools.count(1)
 
 
 class Call:
-    __slots__ = ("request_id", "endpoint", "dialect", "t0", "key", "user", "model", "model_info", "node",
+    __slots__ = ("request_id", "endpoint", "dialect", "t0", "key", "user", "model", "model_info", "admitted", "node",
                  "stream", "status", "outcome", "attempts", "prompt_tokens", "completion_tokens", "images",
                  "seconds", "ttft_ms", "error", "recorded")
 
@@ -48,6 +48,7 @@ class Call:
         self.ttft_ms: float | None = None
         self.error: str | None = None
         self.recorded = False
+        self.admitted = False  # passed the model policy: the limits apply (policy.admit, policy.limit)
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.t0) * 1000

@@ -1,7 +1,8 @@
 """The request path, the same for every dialect:
 
-    authenticate -> read the body -> parse (the dialect; admits the model) -> route -> send
-    (failover) -> relay (the dialect renders and meters the answer) -> record
+    authenticate -> read the body -> parse (the dialect; admits the model) -> limit (quota, rates,
+    concurrency; a start marker in the journal) -> route -> send (failover) -> relay (the dialect
+    renders and meters the answer) -> record (and the metrics)
 
 Each stage is a function of its own, so a stage can be measured or extended in one place.
 Every authenticated request to a model endpoint leaves exactly one usage record, whatever
@@ -35,9 +36,18 @@ WATCH_AFTER_S = 0.05  # a client that leaves is noticed at most this late (see D
 # -- the stages ------------------------------------------------------------------------------------------------
 
 
-def authenticate(ctx: RelayContext, req: Req, call: Call, op: Dialect) -> None:
-    """The key (any of the dialect's header forms) and its owner, before the body is read."""
-    call.key, call.user = policy.authenticate(ctx.cache, req, op.gemini_keys)
+async def authenticate(ctx: RelayContext, req: Req, call: Call, op: Dialect) -> None:
+    """The key (any of the dialect's header forms) and its owner, before the body is read. A key not
+    known while the snapshot is being reloaded (an admin write elsewhere a moment ago) is looked up
+    again after that reload: a key made through another instance works there at once."""
+    try:
+        call.key, call.user = policy.authenticate(ctx.cache, req, op.gemini_keys)
+    except RelayError as exc:
+        refreshing = ctx.cache.refreshing
+        if exc.code != "invalid_api_key" or refreshing is None or refreshing.done():
+            raise
+        await asyncio.shield(refreshing)
+        call.key, call.user = policy.authenticate(ctx.cache, req, op.gemini_keys)
 
 
 def route(ctx: RelayContext, job: Job) -> list[Target]:
@@ -55,6 +65,9 @@ async def serve(ctx: RelayContext, req: Req, call: Call, op: Dialect) -> None:
     job = await op.parse(ctx, req, call)
     if job is None:  # answered locally (a model list, the video list)
         return
+    if call.admitted:
+        await policy.limit(ctx, call)
+    ctx.journal.started(call.request_id, call.user.id, call.key.id, call.endpoint, call.model, job.stream)
     answer = await send(ctx, call, op, job, route(ctx, job))
     await op.relay(ctx, req, call, job, answer)
 
@@ -89,7 +102,7 @@ async def handle(ctx: RelayContext, scope, receive, send_) -> None:
     task = asyncio.current_task()
     watch: DisconnectWatch | None = None
     try:
-        authenticate(ctx, req, call, op)
+        await authenticate(ctx, req, call, op)
         await req.read_body(ctx.max_body_bytes)
         watch = DisconnectWatch(req, task, WATCH_AFTER_S)
         await serve(ctx, req, call, op)
@@ -121,3 +134,4 @@ async def handle(ctx: RelayContext, scope, receive, send_) -> None:
         if watch is not None:
             watch.stop()
         await record(ctx, found, call)
+        ctx.observe(call)

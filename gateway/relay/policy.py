@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -55,29 +54,8 @@ def authenticate(cache: Cache, req: Req, gemini: bool = False) -> tuple[KeyInfo,
     return key, user
 
 
-class RateLimiter:
-    """Requests per minute per key: a token bucket of `rpm` tokens refilled at rpm/60 per second."""
-
-    def __init__(self, clock=time.monotonic) -> None:
-        self.clock = clock
-        self.buckets: dict[int, tuple[float, float]] = {}  # key id -> (tokens, at)
-
-    def take(self, key: KeyInfo) -> float:
-        """0 when allowed, else the seconds to wait."""
-        if not key.rpm:
-            return 0.0
-        now = self.clock()
-        tokens, at = self.buckets.get(key.id, (float(key.rpm), now))
-        tokens = min(float(key.rpm), tokens + (now - at) * key.rpm / 60.0)
-        if tokens >= 1.0:
-            self.buckets[key.id] = (tokens - 1.0, now)
-            return 0.0
-        self.buckets[key.id] = (tokens, now)
-        return (1.0 - tokens) * 60.0 / key.rpm
-
-
-def authorize(cache: Cache, limiter: RateLimiter, key: KeyInfo, user: UserInfo, model: str) -> None:
-    """403 for a model not subscribed or not allowed, 402 for quota, 429 over the key's rpm."""
+def authorize(cache: Cache, key: KeyInfo, user: UserInfo, model: str) -> None:
+    """404 for an unknown model, 403 for a model not subscribed or not allowed (quota and rates: `limit`)."""
     if model not in cache.models:
         raise RelayError(404, f"The model `{model}` does not exist", code="model_not_found", param="model")
     if model not in cache.subscriptions.get(user.id, ()):
@@ -86,12 +64,6 @@ def authorize(cache: Cache, limiter: RateLimiter, key: KeyInfo, user: UserInfo, 
     if key.models is not None and model not in key.models:
         raise RelayError(403, f"This API key may not use the model `{model}`", code="model_not_allowed",
                          param="model")
-    if user.quota is not None and user.used >= user.quota:
-        raise RelayError(402, "You exceeded your current quota", code="insufficient_quota")
-    wait = limiter.take(key)
-    if wait > 0:
-        raise RelayError(429, f"Rate limit reached: {key.rpm} requests per minute for this key",
-                         code="rate_limit_exceeded", headers={"retry-after": str(max(1, math.ceil(wait)))})
 
 
 def admit(ctx: RelayContext, req: Req, call: Call, dialect: Dialect, model: Any) -> str:
@@ -99,10 +71,19 @@ def admit(ctx: RelayContext, req: Req, call: Call, dialect: Dialect, model: Any)
     if not isinstance(model, str) or not model:
         raise RelayError(400, "model is required and must be a string", param="model", code="missing_model")
     call.model = model
-    authorize(ctx.cache, ctx.limiter, call.key, call.user, model)
+    authorize(ctx.cache, call.key, call.user, model)
+    call.admitted = True  # the controller applies the key's and the user's limits next
     call.model_info = info = ctx.cache.models[model]
     # a model of another kind is served by nodes of another API: the request would reach, say, a
     # Sora node's /chat/completions and the client get that node's error, in the wrong dialect
     if dialect.kinds is not None and info.kind not in dialect.kinds:
         raise dialect.wrong_kind(req, model, info.kind)
     return model
+
+
+async def limit(ctx: RelayContext, call: Call) -> None:
+    """Quota, tpm, rpm and concurrency (gateway/limits.py: shared through Redis, or per process)."""
+    refused = await ctx.limits.admit(call.key, call.user, call.request_id)
+    if refused is not None:
+        headers = {"retry-after": str(int(refused.retry_after_s))} if refused.retry_after_s else {}
+        raise RelayError(refused.status, refused.message, code=refused.code, headers=headers)
