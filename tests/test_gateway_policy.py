@@ -195,3 +195,31 @@ def test_rate_limit_per_key(stack):  # noqa: F811
     with stack.console(user.token) as me:
         other = me.post("/api/user/keys", json={"name": "second"}).json()["key"]
     assert chat(stack, {"Authorization": other}).status_code == 200
+
+
+def test_tokens_per_minute_per_key(stack):  # noqa: F811
+    """tpm counts the usage of finished requests: the request that passes the budget is served, the next refused."""
+    user = stack.new_user(tpm=30)
+    auth = {"Authorization": user.key}
+    body = {**CHAT, "messages": [{"role": "user", "content": "write 40 words"}]}
+    assert chat(stack, auth, body).status_code == 200  # some 50 tokens: over the budget now
+    r = chat(stack, auth)
+    err = openai_error(r, 429, "tokens_rate_limit_exceeded")
+    assert "30 tokens per minute" in err["message"] and int(r.headers["retry-after"]) >= 1
+
+
+def test_requests_in_flight_per_key(stack):  # noqa: F811
+    """concurrency 2: a third request while two streams run is refused; when one ends, the next passes."""
+    user = stack.new_user(concurrency=2)
+    auth = {"Authorization": user.key}
+    body = {**CHAT, "stream": True, "messages": [{"role": "user", "content": "write 30 words"}]}
+    with stack.mock_settings("openai-a", itl_ms=40), stack.mock_settings("openai-b", itl_ms=40), \
+            httpx.Client(base_url=stack.base_url, timeout=30) as c:
+        with c.stream("POST", CHAT_PATH, json=body, headers=auth) as one, \
+                c.stream("POST", CHAT_PATH, json=body, headers=auth) as two:
+            assert (one.status_code, two.status_code) == (200, 200)
+            r = chat(stack, auth)
+            err = openai_error(r, 429, "concurrency_limit_exceeded")
+            assert "2 at once" in err["message"]
+            one.read()
+        assert chat(stack, auth).status_code == 200  # a slot is free again

@@ -62,6 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--litellm", help="the litellm executable (default: PATH, then /tmp/litellm-venv)")
     ap.add_argument("--portkey", help="directory with node_modules/@portkey-ai/gateway (default: /tmp/portkey, .)")
     ap.add_argument("--json", type=Path, default=None, help="default: docs/bench-<UTC date>.json")
+    ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="the Redis of gateway-redis")
     ap.add_argument("--keep-logs", action="store_true", help="keep the servers' logs (printed path)")
     args = ap.parse_args(argv)
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
@@ -135,6 +136,12 @@ class Bench:
             return configs.relay(mock, cpu=a.target_cpu, log_dir=self.logs)
         if name == "gateway":
             return configs.gateway(mock, cpu=a.target_cpu, log_dir=self.logs, state_dir=self.work / "gateway-state")
+        if name == "gateway-redis":
+            if not configs.redis_answers(a.redis_url):
+                self.skip(name, f"no Redis answers at {a.redis_url} (--redis-url)")
+                return None
+            return configs.gateway(mock, cpu=a.target_cpu, log_dir=self.logs,
+                                   state_dir=self.work / "gateway-redis-state", redis_url=a.redis_url)
         if name == "litellm":
             exe = peers.find_litellm(a.litellm)
             if exe is None:

@@ -75,12 +75,16 @@ def relay(mock: Mock, *, cpu: int | None, log_dir: Path, wrap: list[str] | None 
                   {"Authorization": f"Bearer {MOCK_KEY}"}, proc)
 
 
-def gateway(mock: Mock, *, cpu: int | None, log_dir: Path, state_dir: Path, wrap: list[str] | None = None) -> Target:
-    """`topapi serve` on a fresh state dir, one worker, seeded through the admin API over HTTP."""
+def gateway(mock: Mock, *, cpu: int | None, log_dir: Path, state_dir: Path, wrap: list[str] | None = None,
+            redis_url: str | None = None) -> Target:
+    """`topapi serve` on a fresh state dir, one worker, seeded through the admin API over HTTP; with
+    `redis_url`, limits and spend shared through that Redis (a key prefix of its own)."""
     port = free_port()
     admin_pw = secrets.token_urlsafe(16)
-    proc = Proc("gateway", [sys.executable, "-m", "topapi.cli", "serve", "--host", HOST, "--port", str(port),
-                            "--workers", "1", "--state-dir", str(state_dir)],
+    name = "gateway-redis" if redis_url else "gateway"
+    redis = ["--redis-url", redis_url, "--redis-prefix", f"topapi-bench-{secrets.token_hex(4)}:"] if redis_url else []
+    proc = Proc(name, [sys.executable, "-m", "topapi.cli", "serve", "--host", HOST, "--port", str(port),
+                       "--workers", "1", "--state-dir", str(state_dir), *redis],
                 cpu=cpu, log_dir=log_dir, env={"TOPAPI_ADMIN_USER": "admin", "TOPAPI_ADMIN_PASSWORD": admin_pw},
                 wrap=wrap)
     url = f"http://{HOST}:{port}"
@@ -90,8 +94,13 @@ def gateway(mock: Mock, *, cpu: int | None, log_dir: Path, state_dir: Path, wrap
     except (RuntimeError, OSError):
         proc.stop()
         raise
-    return Target("gateway", "reference gateway (everything on)", url, {"Authorization": f"Bearer {key}"}, proc,
-                  notes=["SQLite usage records, key auth, subscription + quota + rpm policy, routing with breaker"])
+    notes = ["SQLite usage records, key auth, subscription + quota + rpm policy, routing with breaker"]
+    if redis_url:
+        return Target(name, "reference gateway + Redis (shared rpm and spend)", url,
+                      {"Authorization": f"Bearer {key}"}, proc,
+                      notes=[*notes, "one Lua script per request (quota, rpm), spend settled in batches"])
+    return Target(name, "reference gateway (everything on)", url, {"Authorization": f"Bearer {key}"}, proc,
+                  notes=notes)
 
 
 def _slower(wrap: list[str] | None) -> int:
@@ -120,3 +129,17 @@ def seed_gateway(url: str, admin_pw: str, node_url: str) -> str:
     user = call("POST", "/api/auth/login", {"username": "bench", "password": user_pw})["token"]
     call("POST", "/api/user/subscriptions", {"model": MODEL}, user)
     return call("POST", "/api/user/keys", {"name": "bench", "rpm": 1_000_000_000}, user)["key"]
+
+
+def redis_answers(url: str) -> bool:
+    """A Redis PING over a plain socket (load/ speaks the wire, it imports no gateway internals)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=2) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False

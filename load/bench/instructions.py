@@ -32,7 +32,7 @@ from . import configs
 from .__main__ import chat_body
 from .report import machine
 
-CONFIGS = ("relay", "gateway")
+CONFIGS = ("relay", "gateway", "gateway-redis")  # gateway-redis: limits and spend shared through Redis
 
 
 def available() -> bool:
@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=300, help="counted requests per configuration")
     p.add_argument("--warmup", type=int, default=200, help="requests before instrumentation")
     p.add_argument("--json", type=Path, help="write the results here too")
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="the Redis of gateway-redis")
     args = p.parse_args(argv)
     names = [n.strip() for n in args.targets.split(",") if n.strip()]
     unknown = sorted(set(names) - set(CONFIGS))
@@ -111,8 +112,12 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             dump_base = work / f"{name}.callgrind"
             wrap = callgrind(dump_base)
+            if name == "gateway-redis" and not configs.redis_answers(args.redis_url):
+                print(f"{name:8s} skipped: no Redis answers at {args.redis_url} (--redis-url)", flush=True)
+                continue
             target = (configs.relay(mock, cpu=None, log_dir=work, wrap=wrap) if name == "relay" else
-                      configs.gateway(mock, cpu=None, log_dir=work, state_dir=work / "gateway-state", wrap=wrap))
+                      configs.gateway(mock, cpu=None, log_dir=work, state_dir=work / f"{name}-state", wrap=wrap,
+                                      redis_url=args.redis_url if name == "gateway-redis" else None))
             try:
                 total = measure(target, dump_base, requests=args.requests, warmup=args.warmup, linger_s=0.5)
             finally:

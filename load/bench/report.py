@@ -13,7 +13,8 @@ from typing import Any
 
 from .stats import median
 
-ORDER = ("direct", "relay", "gateway", "litellm", "portkey")
+ORDER = ("direct", "relay", "gateway", "gateway-redis", "litellm", "portkey")
+REDIS_OVERHEAD = 0.15  # issue 11: Redis on the hot path costs under 15%
 
 # issue 6's targets (same run, one worker each)
 RELAY_SHARE = 0.70
@@ -110,6 +111,10 @@ def targets(results: dict[str, dict[str, Any]], derived: dict[str, dict[str, flo
             ratio = rps("gateway") / rps(peer) if rps("gateway") and rps(peer) else None
             ok = None if ratio is None else ratio >= factor
         out.append(check(f"gateway req/s at 50 connections vs {peer}", f">= {factor:g}x", ratio, ok))
+    if rps("gateway") and rps("gateway-redis"):  # issue 11: what shared limits and spend cost at c50
+        cost = 1 - rps("gateway-redis") / rps("gateway")
+        out.append(check("gateway req/s lost to Redis (shared rpm and spend) at 50 connections",
+                         f"< {REDIS_OVERHEAD:.0%}", cost, cost < REDIS_OVERHEAD))
     added = gd.get("added_p50_ms")
     out.append(check("gateway added p50 latency, sequential (ms)", f"< {ADDED_P50_MS}", added,
                      None if added is None else added < ADDED_P50_MS))
