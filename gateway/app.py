@@ -109,8 +109,9 @@ class Gateway:
         """What makes workers and instances one gateway: Redis (optional), shared limits, change notices."""
         c = self.config
         if c.redis_url:
+            gauge = metrics.REDIS_UP.labels(metrics.redis_address(c.redis_url))
             self.shared = Shared(c.redis_url, c.redis_prefix, timeout_s=c.redis_timeout_s,
-                                 on_state=lambda up: metrics.REDIS_UP.set(1 if up else 0))
+                                 on_state=lambda up: gauge.set(1 if up else 0))
             self.shared.scope(await versions.database_id(self.store))
             await self.shared.start()
         self.limits = Limits(self.shared)

@@ -5,7 +5,8 @@ With Redis (gateway/shared.py) every worker and instance shares the counters: ad
 Lua script call (quota against the shared spend, the key's tokens of the last minute, an rpm token,
 a slot among the key's requests in flight, all checked and taken atomically), and settling is queued
 for a flusher that sends everything queued since its last call in one script call (at low rates at
-once, under load many requests per round trip). Keys without limits and users without a quota cost
+once, under load many requests per round trip). A user with a quota is charged before the last byte
+of each answer (`charge`, one more call): the client's next request, on any instance, sees the spend. Keys without limits and users without a quota cost
 no Redis call at all. Without Redis, or while it is away, the same rules hold per process.
 
 Windows: rpm is a token bucket of `rpm` tokens refilled at rpm/60 per second; tpm a sliding minute
@@ -193,6 +194,7 @@ class Limits:
         self.degraded = 0  # admissions decided per process because Redis was away (the metric)
         self._slots: dict[str, bool] = {}  # request id holding a concurrency slot -> held in Redis (else here)
         self._ops: list[str] = []  # settle operations waiting for the flusher
+        self._charged: set[str] = set()  # request ids whose spend `charge` has sent already
         self._flusher: asyncio.Task | None = None
         if shared is not None:
             self._admit = shared.redis.register_script(ADMIT)
@@ -233,6 +235,18 @@ class Limits:
             self._slots[request_id] = False
         return refused
 
+    async def charge(self, user: UserInfo, request_id: str, cost: float) -> None:
+        """Add a request's spend in Redis now, before its answer ends (its `settle` then skips the spend)."""
+        shared = self.shared
+        if not cost or shared is None or not shared.up:
+            return
+        try:
+            await self._settle(args=["S", shared.key("spend", user.id), repr(cost), repr(user.used + cost)])
+        except ERRORS as exc:
+            shared.failed(exc)
+            return
+        self._charged.add(request_id)
+
     def settle(self, key: KeyInfo | None, user: UserInfo | None, request_id: str, cost: float, tokens: int) -> None:
         """A request has finished (admitted or not): its spend and tokens count, a slot it held is free."""
         if key is None:
@@ -248,7 +262,9 @@ class Limits:
             self.local.add_tokens(key.id, tokens)
             if shared is not None:
                 self._ops += ("T", shared.key("tpm", key.id), str(tokens), "")
-        if shared is not None and user is not None and cost and user.quota is not None:
+        if request_id in self._charged:
+            self._charged.discard(request_id)
+        elif shared is not None and user is not None and cost and user.quota is not None:
             self._ops += ("S", shared.key("spend", user.id), repr(cost), repr(user.used))
         if self._ops:
             self._kick()

@@ -52,8 +52,8 @@ BREAKER = Gauge("topapi_breaker_state", "Circuit breaker per node: 0 closed, 1 h
 USAGE_QUEUE = Gauge("topapi_usage_queue_depth", "Usage records accepted and not yet committed",
                     multiprocess_mode="livesum")
 USAGE_WRITTEN = Counter("topapi_usage_records_written_total", "Usage records committed to the store")
-REDIS_UP = Gauge("topapi_redis_up", "1 while Redis answers (limits and spend shared), 0 while per process, "
-                 "absent without --redis-url", multiprocess_mode="livemin")
+REDIS_UP = Gauge("topapi_redis_up", "1 while Redis answers (limits and spend shared), 0 while per process; "
+                 "absent without --redis-url", ["redis"], multiprocess_mode="livemin")
 REDIS_ERRORS = Counter("topapi_redis_errors_total", "Redis calls that failed (each one falls back per process)")
 LIMITS_LOCAL = Counter("topapi_limits_local_total", "Admissions decided per process because Redis was away")
 LOGIN_THROTTLED = Counter("topapi_login_throttled_total", "Console logins refused by the throttle", ["scope"])
@@ -104,6 +104,14 @@ async def sample_every(gw: Gateway, seconds: float = 1.0) -> None:
         with contextlib.suppress(Exception):  # a sample is worth less than the process
             sample(gw)
         await asyncio.sleep(seconds)
+
+
+def redis_address(url: str) -> str:
+    """host:port/db of a Redis URL, without its password (a label value)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.hostname or ''}:{parts.port or 6379}{parts.path or ''}"
 
 
 def multiprocess_dir() -> str | None:

@@ -226,6 +226,24 @@ def all_answer(urls: list[str], path: str, key: str, status: int, times: int = 1
     return check
 
 
+def converge(urls: list[str], path: str, key: str, status: int, streak: int = 20, timeout: float = 30) -> float:
+    """Requests on fresh connections, round robin over `urls`, until `streak` in a row answer `status`.
+    Returns the seconds from the call to the end of the last request that answered otherwise (0 when
+    none did): the change had reached every process asked by then, and none answered stale after."""
+    t0 = time.perf_counter()
+    last_stale, good, i = 0.0, 0, 0
+    while good < streak:
+        if time.perf_counter() - t0 > timeout:
+            raise AssertionError(f"{path}: not {streak} x {status} in a row within {timeout}s")
+        answer = fresh_get(urls[i % len(urls)], path, key)
+        i += 1
+        if answer == status:
+            good += 1
+        else:
+            good, last_stale = 0, time.perf_counter() - t0
+    return last_stale
+
+
 def worker_pids(url: str, tries: int = 40) -> set[int]:
     pids = set()
     for _ in range(tries):

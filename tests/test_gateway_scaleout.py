@@ -23,6 +23,7 @@ from scaleout_support import (
     Instance,
     OwnRedis,
     all_answer,
+    converge,
     need_redis,
     pace,
     poll,
@@ -83,15 +84,15 @@ def test_a_key_made_on_a_works_on_b_at_once_and_a_disabled_one_is_refused_within
     a, b = cluster.a, cluster.b
     _, username = cluster.admin.new_user()
     key, key_id = user_key(a.url, username)
-    took_new = poll(all_answer([b.url], "/v1/models", key, 200, times=3), 30, "key made on A usable on B")
+    took_new = converge([b.url], "/v1/models", key, 200, streak=5)
     me = Console(a.url, username, PASSWORD)
     me.call("PATCH", f"/api/user/keys/{key_id}", json={"enabled": False})
-    took_off = poll(all_answer([b.url], "/v1/models", key, 401, times=3), 30, "key disabled on A refused by B")
+    took_off = converge([b.url], "/v1/models", key, 401, streak=5)
     me.close()
     step = pace(b.url)
-    print(f"\nA -> B through Redis: new key within {took_new * 1000:.1f} ms, disabled key {took_off * 1000:.1f} ms "
-          f"(one request here: {step * 1000:.1f} ms; the counter poll is every 5 s)")
-    limit = 1.0 + 20 * step  # well under the 5 s poll: it was Redis
+    print(f"\nA -> B through Redis (last stale answer on B ended after): new key {took_new * 1000:.1f} ms, "
+          f"disabled key {took_off * 1000:.1f} ms (one request here: {step * 1000:.1f} ms; the poll is every 5 s)")
+    limit = 1.0 + 5 * step  # well under the 5 s poll: it was Redis
     assert took_new <= limit and took_off <= limit, (took_new, took_off, limit)
 
 
@@ -110,28 +111,28 @@ def test_rpm_10_gives_at_most_11_of_30_spread_over_both(cluster) -> None:
 
 def test_a_users_quota_holds_across_both(cluster) -> None:
     a, b = cluster.a, cluster.b
-    user_id, username = cluster.admin.new_user()
+    user_id, username = cluster.admin.new_user(quota=1.0)  # a quota from the start: all spend is shared
     key, _ = user_key(a.url, username)
     poll(all_answer([a.url, b.url], "/v1/models", key, 200, times=2), 30, "key visible on both")
     assert chat(a.url, key) == 200
     first = poll_records(cluster.admin, user_id, 1)
     cost = first[0]["cost"]
     assert cost > 0
-    quota = cost * 10.5  # room for ten more requests in all, not ten on each instance
+    quota = cost * 10.5  # room for 9.5 more requests in all, not 9.5 on each instance
     cluster.admin.call("PATCH", f"/api/platform/users/{user_id}", json={"quota": quota})
-    poll(lambda: chat(b.url, key) in (200, 402) and True, 5, "instances up")  # one more, on B
+    time.sleep(0.5)  # ordering, not timing: the new quota reaches B through Redis in milliseconds
     statuses = []
     for i in range(40):
         status = chat((a, b)[i % 2].url, key)
         statuses.append(status)
         if status == 402 and len(statuses) > 1 and statuses[-2] == 402:
             break
-    served = 2 + statuses.count(200)
+    served = 1 + statuses.count(200)
     records = poll_records(cluster.admin, user_id, served)
     spent = sum(r["cost"] for r in records)
     print(f"\nquota {quota:.6f} (10.5 requests): {served} served over both, spent {spent:.6f}, then {statuses[-2:]}")
     assert statuses[-2:] == [402, 402]  # refused on both instances
-    assert spent <= quota + cost * 1.5, (spent, quota, cost)  # within one request's cost (+ rounding of tokens)
+    assert spent <= quota + cost * 1.01, (spent, quota, cost, statuses)  # within one request's cost
 
 
 def poll_records(admin: Console, user_id: int, at_least: int) -> list[dict]:

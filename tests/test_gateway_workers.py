@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from scaleout_support import Console, all_answer, pace, poll, user_key, worker_pids
+from scaleout_support import Console, converge, pace, user_key, worker_pids
 
 from topapi.demo_child import DemoChild
 
@@ -27,15 +27,15 @@ def test_both_workers_see_a_new_key_and_a_disabled_one_within_a_second(demo) -> 
     console = Console(url, admin["username"], admin["password"])
     _, username = console.new_user()
     key, key_id = user_key(url, username)
-    took_new = poll(all_answer([url], "/v1/models", key, 200, times=20), 30, "new key usable on every worker")
+    took_new = converge([url], "/v1/models", key, 200)
     me = Console(url, username, "correct horse battery")
     me.call("PATCH", f"/api/user/keys/{key_id}", json={"enabled": False})
-    took_off = poll(all_answer([url], "/v1/models", key, 401, times=20), 30, "disabled key refused everywhere")
+    took_off = converge([url], "/v1/models", key, 401)
     step = pace(url)
-    print(f"\npropagation across workers: new key within {took_new * 1000:.0f} ms, disabled key {took_off * 1000:.0f} ms "
-          f"(one request here: {step * 1000:.1f} ms)")
-    # the poll is every 0.25 s; allow for this run's pace (a busy machine stretches everything)
-    limit = 1.0 + 50 * step
+    print(f"\npropagation across workers (last stale answer ended after): new key {took_new * 1000:.0f} ms, "
+          f"disabled key {took_off * 1000:.0f} ms (one request here: {step * 1000:.1f} ms; the poll is every 0.25 s)")
+    # allow for this run's pace (a busy machine stretches everything)
+    limit = 1.0 + 5 * step
     assert took_new <= limit and took_off <= limit, (took_new, took_off, limit)
     console.close()
     me.close()
@@ -71,7 +71,7 @@ def test_metrics_of_both_workers_in_one_scrape(demo) -> None:
     assert sum(s.value for s in latency) >= n
     breakers = {s.labels["node"]: s.value for s in after["topapi_breaker_state"]}
     assert breakers == {"openai-a": 0, "openai-b": 0, "gemini": 0, "sora": 0}
-    assert "topapi_redis_up" not in after or not after["topapi_redis_up"]  # no --redis-url: no such gauge value
+    assert not after.get("topapi_redis_up")  # no --redis-url: no Redis to report on
     probe = httpx.get(url + "/v1/models", headers={"Authorization": "sk-wrong"}, timeout=30)
     assert probe.status_code == 401
     refused = [s for s in scrape()["topapi_requests"] if s.labels["status"] == "401"]

@@ -28,7 +28,7 @@ class Req:
     """One client request: what the handlers read, and how they answer."""
 
     __slots__ = ("scope", "receive", "send", "method", "path", "params", "dialect", "headers", "body",
-                 "_query", "started", "finished", "status", "disconnected", "request_id")
+                 "_query", "started", "finished", "status", "disconnected", "request_id", "before_end")
 
     def __init__(self, scope: dict[str, Any], receive: Any, send: Any, path: str, params: dict[str, str],
                  dialect: str) -> None:
@@ -42,6 +42,7 @@ class Req:
         self.status = 0
         self.disconnected = False
         self.request_id: str | None = None  # sent as x-request-id: the usage record's request_id
+        self.before_end: Any = None  # awaited right before the last byte (the quota's spend, see controller)
 
     def header(self, name: bytes) -> str | None:
         v = self.headers.get(name)
@@ -99,6 +100,9 @@ class Req:
         await self.send({"type": "http.response.body", "body": data, "more_body": True})
 
     async def end(self, data: bytes = b"") -> None:
+        if self.before_end is not None:
+            hook, self.before_end = self.before_end, None
+            await hook()
         self.finished = True
         await self.send({"type": "http.response.body", "body": data, "more_body": False})
 
