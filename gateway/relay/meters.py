@@ -120,6 +120,9 @@ def load_json(data: bytes | None) -> Any:
         return None
 
 
+DONE_DATA = streams.DONE
+
+
 class ChatMeter(Meter):
     def __init__(self, want_usage: bool) -> None:
         super().__init__()

@@ -144,11 +144,16 @@ def passthrough_headers(resp: aiohttp.ClientResponse, *, stream: bool = False) -
     return hs + STREAM_HEADERS if stream else hs
 
 
-async def relay_stream(ctx: RelayContext, req: Req, call: Call, answer: Answer, meter: Meter, dialect: str) -> None:
-    """Forward the stream event by event; on a mid-stream failure, end it with an error event."""
+async def relay_stream(ctx: RelayContext, req: Req, call: Call, answer: Answer, meter: Meter, dialect: str, *,
+                       content_type: bytes | None = None) -> None:
+    """Forward the stream event by event; on a mid-stream failure, end it with an error event.
+    `content_type`: the client's, when the stream is converted from another dialect."""
     resp = answer.response
     call.status = resp.status
-    await req.start(resp.status, passthrough_headers(resp, stream=True))
+    headers = passthrough_headers(resp, stream=True)
+    if content_type is not None:
+        headers[0] = (b"content-type", content_type)
+    await req.start(resp.status, headers)
     try:
         chunk = answer.body
         while chunk:

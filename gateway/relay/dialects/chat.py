@@ -9,7 +9,8 @@ import orjson
 from .. import meters, policy
 from ..errors import RelayError
 from ..proxy import Outbound, relay_body, relay_stream
-from .base import JSON, TEXT_KINDS, Dialect, Job, with_model
+from .base import JSON, Job, with_model
+from .convert import ChatRender, TextDialect
 
 if TYPE_CHECKING:
     from ...routing import Target
@@ -19,9 +20,9 @@ if TYPE_CHECKING:
     from ..proxy import Answer
 
 
-class Chat(Dialect):
+class Chat(TextDialect):
     name = "chat"
-    kinds = TEXT_KINDS
+    stream_kind = "chat"
 
     async def parse(self, ctx: RelayContext, req: Req, call: Call) -> Job:
         body = req.json()
@@ -35,12 +36,24 @@ class Chat(Dialect):
                 raise RelayError(400, "stream_options must be an object", param="stream_options")
             want_usage = bool((opts or {}).get("include_usage"))
             body = {**body, "stream_options": {**(opts or {}), "include_usage": True}}  # usage always, for billing
-        return Job(model, body, stream=stream, want_usage=want_usage)
+        job = Job(model, body, stream=stream, want_usage=want_usage)
+        self.prepare(job, ctx.router.targets(model))
+        return job
 
-    def outbound(self, job: Job, target: Target) -> Outbound:
+    # the neutral form is chat's own: nothing to convert on the client's side
+    def to_chat(self, job: Job) -> dict:
+        return job.body
+
+    def answer_from_chat(self, neutral: dict, job: Job) -> dict:
+        return neutral
+
+    def renderer(self, job: Job) -> ChatRender:
+        return ChatRender(job.model, job.state["want_usage"])
+
+    def native_outbound(self, job: Job, target: Target) -> Outbound:
         return Outbound("POST", "/chat/completions", orjson.dumps(with_model(job.body, target, job.model)), JSON)
 
-    async def relay(self, ctx: RelayContext, req: Req, call: Call, job: Job, answer: Answer) -> None:
+    async def native_relay(self, ctx: RelayContext, req: Req, call: Call, job: Job, answer: Answer) -> None:
         if job.stream and answer.response.status == 200:
             await relay_stream(ctx, req, call, answer, meters.ChatMeter(job.state["want_usage"]), "chat")
             return

@@ -13,7 +13,10 @@ from specs import seedforms
 from .. import meters, policy
 from ..errors import RelayError
 from ..proxy import Outbound, relay_body, relay_stream
-from .base import JSON, Dialect, Job, form_error
+from . import gemini_convert as convert
+from .base import JSON, Job, form_error
+from .convert import TextDialect
+from .neutral import Unsupported
 
 if TYPE_CHECKING:
     from ...routing import Target
@@ -23,11 +26,10 @@ if TYPE_CHECKING:
     from ..proxy import Answer
 
 
-class Gemini(Dialect):
+class Gemini(TextDialect):
     name = "gemini"
     errors = "gemini"
     gemini_keys = True
-    kinds = ("gemini",)
 
     def wrong_kind(self, req: Req, model: str, kind: str) -> RelayError:
         # as Gemini's API words it
@@ -54,14 +56,33 @@ class Gemini(Dialect):
         call.stream = stream
         job = Job(model, upstream_body, stream=stream, method=method, sse=sse)
         job.payload = orjson.dumps(upstream_body)
+        self.prepare(job, ctx.router.targets(model))
         return job
 
-    def outbound(self, job: Job, target: Target) -> Outbound:
+    def to_chat(self, job: Job) -> dict:
+        if job.state["method"] == "countTokens":
+            raise Unsupported(f"countTokens is answered by Gemini nodes only, and `{job.model}` is served by "
+                              "nodes of another API", "model")
+        return convert.request_to_chat(job.body, job.model, job.stream)
+
+    def answer_from_chat(self, neutral: dict, job: Job) -> dict:
+        return convert.answer_from_chat(neutral, job.model)
+
+    def renderer(self, job: Job) -> convert.StreamFromChat:
+        return convert.StreamFromChat(job.model, job.state["sse"])
+
+    def stream_type(self, job: Job) -> bytes:
+        return b"text/event-stream" if job.state["sse"] else b"application/json"
+
+    def stream_name(self, job: Job) -> str:
+        return "gemini" if job.state["sse"] else "gemini-array"
+
+    def native_outbound(self, job: Job, target: Target) -> Outbound:
         method = job.state["method"]
         path = f"/v1beta/models/{target.upstream_model}:{method}" + ("?alt=sse" if job.stream and job.state["sse"] else "")
         return Outbound("POST", path, job.payload, JSON)
 
-    async def relay(self, ctx: RelayContext, req: Req, call: Call, job: Job, answer: Answer) -> None:
+    async def native_relay(self, ctx: RelayContext, req: Req, call: Call, job: Job, answer: Answer) -> None:
         if job.stream and answer.response.status == 200:
             sse = job.state["sse"]
             meter = meters.GeminiSseMeter() if sse else meters.GeminiArrayMeter()

@@ -14,7 +14,10 @@ from specs import seedforms
 from .. import meters, policy
 from ..errors import RelayError
 from ..proxy import Outbound, relay_body, relay_stream
-from .base import JSON, TEXT_KINDS, Dialect, Job, form_error, with_model
+from . import responses_convert as convert
+from .base import JSON, Job, form_error, with_model
+from .convert import TextDialect
+from .neutral import Unsupported, upstream_dialect
 
 if TYPE_CHECKING:
     from ...routing import Target
@@ -24,9 +27,9 @@ if TYPE_CHECKING:
     from ..proxy import Answer
 
 
-class Responses(Dialect):
+class Responses(TextDialect):
     name = "responses"
-    kinds = TEXT_KINDS
+    stream_kind = "responses"
 
     async def parse(self, ctx: RelayContext, req: Req, call: Call) -> Job:
         body = req.json()
@@ -39,17 +42,34 @@ class Responses(Dialect):
         stream = body.get("stream") is True
         call.stream = stream
         targets = None
+        nodes = ctx.router.targets(model)
         previous = body.get("previous_response_id")
         if previous is not None:
             if not isinstance(previous, str):
                 raise RelayError(400, "previous_response_id must be a string", param="previous_response_id")
+            if nodes and not any(upstream_dialect(self.name, t.provider) == self.name for t in nodes):
+                # a decision (docs/GATEWAY.md): converted conversations keep no state in the gateway
+                raise Unsupported(f"previous_response_id: `{model}` is served by nodes that do not speak the "
+                                  "Responses API, and the gateway keeps no conversation state for them: send the "
+                                  "whole conversation in `input` instead", "previous_response_id")
             targets = await _affinity(ctx, call, model, previous)
-        return Job(model, upstream_body, stream=stream, targets=targets)
+        job = Job(model, upstream_body, stream=stream, targets=targets)
+        self.prepare(job, targets or nodes)
+        return job
 
-    def outbound(self, job: Job, target: Target) -> Outbound:
+    def to_chat(self, job: Job) -> dict:
+        return convert.request_to_chat(job.body)
+
+    def answer_from_chat(self, neutral: dict, job: Job) -> dict:
+        return convert.answer_from_chat(neutral, job.body, job.model)
+
+    def renderer(self, job: Job) -> convert.StreamFromChat:
+        return convert.StreamFromChat(job.body, job.model)
+
+    def native_outbound(self, job: Job, target: Target) -> Outbound:
         return Outbound("POST", "/responses", orjson.dumps(with_model(job.body, target, job.model)), JSON)
 
-    async def relay(self, ctx: RelayContext, req: Req, call: Call, job: Job, answer: Answer) -> None:
+    async def native_relay(self, ctx: RelayContext, req: Req, call: Call, job: Job, answer: Answer) -> None:
         if job.stream and answer.response.status == 200:
             meter = meters.ResponsesMeter()
             try:
