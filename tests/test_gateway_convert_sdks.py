@@ -227,3 +227,40 @@ def test_gemini_refusals_are_in_gemini_shape(stack, account):  # noqa: F811
                    headers={"x-goog-api-key": account.key}, timeout=30,
                    json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]})
     assert r.status_code == 400 and "countTokens" in r.json()["error"]["message"]
+
+
+# -- Responses on a chat-only node (provider openai-chat): new-api's most asked-for conversion ----------------
+
+
+@pytest.fixture(scope="module")
+def chat_only(stack):  # noqa: F811
+    """A model served by an OpenAI-compatible node that has chat completions only."""
+    with stack.console() as admin:
+        r = admin.post("/api/node/models", json={"name": "chat-only-mini", "kind": "chat",
+                                                 "price": {"input_per_1k": 0.001, "output_per_1k": 0.002}})
+        assert r.status_code == 201, r.text
+        r = admin.post("/api/node/nodes", json={
+            "name": "chat-only", "provider": "openai-chat", "base_url": stack.demo.node_url("openai-b"),
+            "api_key": "sk-mock-chat-only", "models": [{"model": "chat-only-mini", "upstream_model": OPENAI_MODEL}]})
+        assert r.status_code == 201, r.text
+    user = stack.new_user(("chat-only-mini",))
+    client = openai.OpenAI(base_url=stack.base_url + "/v1", api_key=user.key, max_retries=0, timeout=30)
+    yield client, user
+    client.close()
+
+
+def test_responses_on_a_chat_only_node(chat_only, stack):  # noqa: F811
+    client, user = chat_only
+    before = stack.mock_requests("openai-b")
+    resp = client.responses.create(model="chat-only-mini", input="帮我计算1+5等于多少")
+    assert resp.status == "completed" and "6" in resp.output_text and resp.model == "chat-only-mini"
+    assert stack.mock_requests("openai-b") == before + 1
+    rec = last_record(stack, user, "responses")
+    assert rec["node"] == "chat-only" and rec["completion_tokens"] == resp.usage.output_tokens > 0
+
+    events = list(client.responses.create(model="chat-only-mini", input="what is 2+2", stream=True))
+    assert events[-1].type == "response.completed" and "4" in events[-1].response.output_text
+
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.create(model="chat-only-mini", input="hi", tools=[{"type": "web_search"}])
+    assert info.value.param == "tools[0].type"

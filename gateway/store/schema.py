@@ -27,7 +27,7 @@ metadata = MetaData()
 NO_REUSE = {"sqlite_autoincrement": True}
 
 ROLES = ("user", "node_admin", "platform_admin")
-PROVIDERS = ("openai", "gemini", "sora")
+PROVIDERS = ("openai", "openai-chat", "gemini", "sora")  # openai-chat: an OpenAI-compatible node without the Responses API
 MODEL_KINDS = ("chat", "responses", "image", "video", "gemini")
 
 users = Table(
