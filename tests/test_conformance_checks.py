@@ -21,7 +21,8 @@ MINE = ["responses.json", "sse.responses.order", "sse.responses.no_done", "sse.r
         "refusal.bad_key", "refusal.unsubscribed_model", "refusal.broken_json", "refusal.unknown_route",
         "refusal.no_500", "seed.requests", "seed.tool_round_trip", "seed.multimodal", "images.generate",
         "images.edit_forms", "video.lifecycle", "video.content", "video.remix", "video.list", "video.delete",
-        "usage.consistency"]
+        "usage.consistency", "convert.chat_gemini_model", "convert.chat_gemini_tools", "convert.responses_gemini_model",
+        "convert.gemini_chat_model", "convert.refuses_uncarried"]
 # run last: it creates a user right after other checks deleted theirs (ids must not be reused)
 LAST = ["usage.consistency"]
 

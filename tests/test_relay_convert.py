@@ -257,7 +257,8 @@ def test_chat_answer_to_responses():
     msg, call = out["output"]
     assert msg["content"][0]["text"] == "calling" and msg["role"] == "assistant"
     assert (call["type"], call["call_id"], call["name"], call["arguments"]) == ("function_call", "c1", "calc", "{}")
-    assert out["usage"] == {"input_tokens": 3, "input_tokens_details": {"cached_tokens": 1}, "output_tokens": 4,
+    assert out["usage"] == {"input_tokens": 3, "input_tokens_details": {"cached_tokens": 1, "cache_write_tokens": 0},
+                            "output_tokens": 4,
                             "output_tokens_details": {"reasoning_tokens": 2}, "total_tokens": 7}
     cut = rc.answer_from_chat({"choices": [{"finish_reason": "length", "message": {"content": "ab"}}]}, {}, "m")
     assert cut["status"] == "incomplete" and cut["incomplete_details"] == {"reason": "max_output_tokens"}
