@@ -264,3 +264,20 @@ def test_responses_on_a_chat_only_node(chat_only, stack):  # noqa: F811
     with pytest.raises(openai.BadRequestError) as info:
         client.responses.create(model="chat-only-mini", input="hi", tools=[{"type": "web_search"}])
     assert info.value.param == "tools[0].type"
+
+
+def test_load_chat_stream_on_the_gemini_model(stack, account, tmp_path):  # noqa: F811
+    """`topapi load --chat-model gemini-2.5-flash`: the chat scenarios time a converted stream like any other."""
+    from load_support import run_load
+
+    if stack.config.database_url and stack.config.database_url.startswith("postgresql"):
+        pytest.skip("the store plays no part in load timing: once (SQLite) is enough")
+    run = run_load(tmp_path, "--base-url", stack.base_url, "--api-key", account.key, "--scenario", "chat-stream",
+                   "--chat-model", GEMINI_MODEL, "-u", "2", "-t", "3s", "--max-tokens", "16")
+    assert run.code == 0, run.output
+    summary = run.summary
+    assert summary["errors"] == 0 and summary["requests"] > 0
+    assert summary["metrics"]["ttft_ms"]["count"] == summary["requests"]
+    stack.flush_usage()
+    nodes = {r["node"] for r in stack.usage(account.id) if r["endpoint"] == "chat.completions" and r["stream"]}
+    assert nodes == {"gemini"}
