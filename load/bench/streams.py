@@ -29,6 +29,7 @@ import aiohttp
 import orjson
 
 from specs import sse
+from specs.streams import SEMANTICS
 
 from .stats import summary
 
@@ -48,14 +49,21 @@ class Sample:
     first_late_ms: float | None = None  # the same for the first event with content: the path's share of TTFT
 
 
-def body(model: str, words: int) -> bytes:
+def body(model: str, words: int, dialect: str = "chat") -> bytes:
+    prompt = f"Write {words} words about a relay."
+    if dialect == "gemini":
+        return orjson.dumps({"contents": [{"role": "user", "parts": [{"text": prompt}]}]})
+    if dialect == "responses":
+        return orjson.dumps({"model": model, "stream": True, "input": prompt})
     return orjson.dumps({"model": model, "stream": True, "stream_options": {"include_usage": True},
-                         "messages": [{"role": "user", "content": f"Write {words} words about a relay."}]})
+                         "messages": [{"role": "user", "content": prompt}]})
 
 
-def measure(t0: float, end: float, stamped: Iterable[tuple[float, Any]]) -> Sample:
+def measure(t0: float, end: float, stamped: Iterable[tuple[float, Any]], dialect: str = "chat") -> Sample:
     """One stream's timings from its decoded events, each with the `clock()` time its bytes arrived;
-    `t0` when the request was sent, `end` when the stream closed."""
+    `t0` when the request was sent, `end` when the stream closed. What carries output and usage is
+    specs/streams.py's rule for `dialect` (the gateway meters by the same one)."""
+    sem = SEMANTICS[dialect]
     first = last = None
     gap = 0.0
     events = 0
@@ -65,13 +73,13 @@ def measure(t0: float, end: float, stamped: Iterable[tuple[float, Any]]) -> Samp
     for now, data in stamped:
         if not isinstance(data, dict):
             continue
-        if data.get("usage"):
-            usage_tokens = data["usage"].get("completion_tokens")
+        usage = sem.usage(data)
+        if usage is not None:
+            usage_tokens = usage[1]
         sent = data.get("bench_sent")
         if sent is not None:
             late.append((now - sent) * 1000)
-        choices = data.get("choices") or ()
-        if any((c.get("delta") or {}).get("content") for c in choices):
+        if sem.output(data):
             if first is None:
                 first = now
                 first_late = (now - sent) * 1000 if sent is not None else None
@@ -87,7 +95,8 @@ def measure(t0: float, end: float, stamped: Iterable[tuple[float, Any]]) -> Samp
                   first_late)
 
 
-async def one(session: aiohttp.ClientSession, url: str, payload: bytes, headers: dict[str, str]) -> Sample:
+async def one(session: aiohttp.ClientSession, url: str, payload: bytes, headers: dict[str, str],
+              dialect: str = "chat") -> Sample:
     dec = sse.Decoder()
     stamped: list[tuple[float, Any]] = []  # (arrival, decoded data): the timings are computed at the end
     t0 = clock()
@@ -97,12 +106,12 @@ async def one(session: aiohttp.ClientSession, url: str, payload: bytes, headers:
         async for chunk in resp.content.iter_any():
             now = clock()
             stamped += ((now, ev.json()) for ev in dec.feed(chunk) if not ev.is_done)
-    return measure(t0, clock(), stamped)
+    return measure(t0, clock(), stamped, dialect)
 
 
 async def run(url: str, headers: dict[str, str], *, streams: int, seconds: float, ramp_s: float,
-              model: str, words: int) -> dict:
-    payload = body(model, words)
+              model: str, words: int, dialect: str = "chat") -> dict:
+    payload = body(model, words, dialect)
     hs = {"content-type": "application/json", **headers}
     samples: list[Sample] = []
     errors: list[str] = []
@@ -113,7 +122,7 @@ async def run(url: str, headers: dict[str, str], *, streams: int, seconds: float
         await asyncio.sleep(ramp_s * i / streams)
         while loop.time() < deadline:
             try:
-                s = await one(session, url, payload, hs)
+                s = await one(session, url, payload, hs, dialect)
             except (aiohttp.ClientError, RuntimeError, TimeoutError) as exc:
                 errors.append(f"{type(exc).__name__}: {exc}"[:300])
                 await asyncio.sleep(0.05)
@@ -158,12 +167,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ramp", type=float, default=1.0, help="seconds over which the workers start")
     ap.add_argument("--model", default="gpt-4.1-mini")
     ap.add_argument("--words", type=int, default=40, help="answer length asked of the mock")
+    ap.add_argument("--dialect", choices=sorted(SEMANTICS), default="chat",
+                    help="the stream's dialect (the URL must answer in it; Gemini: ...:streamGenerateContent?alt=sse)")
     args = ap.parse_args(argv)
     headers = dict(args.header)
     import uvloop
 
     result = uvloop.run(run(args.url, headers, streams=args.streams, seconds=args.seconds, ramp_s=args.ramp,
-                            model=args.model, words=args.words))
+                            model=args.model, words=args.words, dialect=args.dialect))
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
     return 0
