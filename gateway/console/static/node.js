@@ -4,7 +4,7 @@
 
 (() => {
   const { t, h, api, all, toast, busy, formDialog, table, badge, button, section, num, when, priceText } = TA;
-  const PROVIDERS = ["openai", "gemini", "sora"];
+  const PROVIDERS = ["openai", "openai-chat", "gemini", "sora"];
   const KINDS = ["chat", "responses", "image", "video", "gemini"];
 
   // "model" or "model = upstream-name", one per line
