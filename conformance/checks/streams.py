@@ -9,6 +9,8 @@ How it judges, robust to a busy machine (the client, gateway and upstream may al
   quarter of the content had arrived (`q1`): buffered when q1 comes after BURST_SHARE of the time to the
   last content. A stall at the start (a cold upstream, a busy CPU) only makes a relayed stream look
   buffered if it lasts for most of the stream, and then the retry (a second long stream) still passes.
+- A content event is one that carries output by specs/streams.py's rules (the gateway's meters and the
+  load tool read streams by the same ones).
 - A stream whose content all arrives within TOO_FAST_S cannot be told from a burst (the upstream was as
   fast as the network): not judged, which is said, never passed silently as judged.
 """
@@ -18,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+
+from specs.streams import Chat, Gemini, Responses
 
 from ..context import Capture, Ctx
 from ..registry import Blocked, CheckFailed, CheckSkipped, NotOffered, Sub, check
@@ -52,15 +56,14 @@ class Arrivals:
 def _chat(ctx: Ctx) -> Arrivals:
     cap = ctx.stream("POST", chat.PATH, json=chat.body(ctx, PROMPT, stream=True, max_tokens=MAX_TOKENS))
     chat.chunks_of(ctx, cap, "long chat stream")
-    return Arrivals([t for ev, t in zip(cap.events, cap.times, strict=True) if not ev.is_done and any(
-        (c.get("delta") or {}).get("content") for c in ev.json().get("choices") or [])])
+    return Arrivals([t for ev, t in zip(cap.events, cap.times, strict=True) if not ev.is_done and Chat.output(ev.json())])
 
 
 def _responses(ctx: Ctx) -> Arrivals:
     cap = ctx.stream("POST", responses.OFFICIAL, json=responses.body(ctx, PROMPT, stream=True,
                                                                       max_output_tokens=MAX_TOKENS))
     events = responses.stream_events(ctx, cap, "long Responses stream")
-    return Arrivals([t for e, t in zip(events, cap.times, strict=True) if e["type"] == "response.output_text.delta"])
+    return Arrivals([t for e, t in zip(events, cap.times, strict=True) if Responses.output(e)])
 
 
 def _gemini(ctx: Ctx) -> Arrivals:
@@ -68,7 +71,7 @@ def _gemini(ctx: Ctx) -> Arrivals:
            "generationConfig": {"maxOutputTokens": MAX_TOKENS}}
     cap: Capture = ctx.stream("POST", gemini.path(ctx, "streamGenerateContent"), json=req, params={"alt": "sse"})
     gemini.check_sse(ctx, cap, "long Gemini stream")
-    return Arrivals([t for ev, t in zip(cap.events, cap.times, strict=True) if gemini.text_of(ev.json())])
+    return Arrivals([t for ev, t in zip(cap.events, cap.times, strict=True) if Gemini.output(ev.json())])
 
 
 STREAMS: dict[str, Callable[[Ctx], Arrivals]] = {"chat": _chat, "Responses": _responses, "Gemini": _gemini}
