@@ -78,7 +78,7 @@ async def test_quick_start_data_is_the_guides_requests(client: httpx.AsyncClient
 
 
 async def test_assets_redirects_and_refusals(client: httpx.AsyncClient) -> None:
-    for name in ("core.js", "i18n.js", "console.css", "favicon.svg", *PAGES.values()):
+    for name in ("core.js", "i18n.js", "charts.js", "console.css", "favicon.svg", *PAGES.values()):
         r = await client.get(f"/console/static/{name}")
         assert r.status_code == 200 and r.content == resources.files("gateway.console").joinpath("static", name).read_bytes()
     assert (await client.get("/console/static/core.js")).headers["content-type"].endswith("javascript; charset=utf-8")
@@ -95,7 +95,7 @@ async def test_assets_redirects_and_refusals(client: httpx.AsyncClient) -> None:
 
 def test_no_script_writes_html() -> None:
     """User text reaches the page as text: the scripts never parse strings as HTML."""
-    for name in ("core.js", "user.js", "node.js", "platform.js", "i18n.js"):
+    for name in ("core.js", "user.js", "node.js", "platform.js", "i18n.js", "charts.js"):
         source = resources.files("gateway.console").joinpath("static", name).read_text()
         assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function", source), name
 

@@ -38,13 +38,13 @@ QUICK_START = ("get_model_list", "models", "chat", "responses_models", "response
 class Console:
     name: str
     roles: tuple[str, ...]  # who may use it (the API enforces the same)
-    script: str
+    scripts: tuple[str, ...]  # after i18n.js and core.js
 
 
 CONSOLES = {
-    "user": Console("user", ("user", "node_admin", "platform_admin"), "user.js"),
-    "node": Console("node", ("node_admin", "platform_admin"), "node.js"),
-    "platform": Console("platform", ("platform_admin",), "platform.js"),
+    "user": Console("user", ("user", "node_admin", "platform_admin"), ("user.js",)),
+    "node": Console("node", ("node_admin", "platform_admin"), ("node.js",)),
+    "platform": Console("platform", ("platform_admin",), ("charts.js", "platform.js")),
 }
 
 
@@ -91,9 +91,10 @@ def page(name: str, accept_language: str = "") -> bytes:
     template = resources.files(__package__).joinpath("templates", "console.html").read_text()
     lang = "zh-CN" if accept_language.lower().lstrip().startswith("zh") else "en"
     data = _quick_start().decode() if name == "user" else "{}"
+    scripts = "\n".join(f'<script src="{STATIC}{html.escape(s)}" defer></script>' for s in console.scripts)
     return (template.replace("{{lang}}", lang).replace("{{console}}", html.escape(name))
             .replace("{{roles}}", html.escape(" ".join(console.roles)))
-            .replace("{{script}}", html.escape(console.script)).replace("{{data}}", data)).encode()
+            .replace("{{scripts}}", scripts).replace("{{data}}", data)).encode()
 
 
 def index_page() -> bytes:

@@ -119,21 +119,11 @@
       stat(t("stat.cost"), money(tot.cost)),
       stat(t("stat.users"), num(stats.by_user.length)));
     const charts = daily.data.length ? h("div", { class: "charts" },
-      TA.dailyChart(daily.data, "requests", t("chart.requests.day"), (v) => num(Math.round(v))),
-      TA.dailyChart(daily.data, "cost", t("chart.cost.day"), (v) => money(v)),
-      TA.modelChart(byModel, "requests", t("chart.requests.model"), (v) => num(v)),
-      TA.modelChart(byModel, "cost", t("chart.cost.model"), (v) => money(v))) : null;
-    const rows = table([
-      { label: t("time"), cell: (r) => when(r.created_at) },
-      { label: t("usage.user"), cell: (r) => names[r.user_id] || `#${r.user_id}` },
-      { label: t("model"), cell: (r) => r.model || "—" },
-      { label: t("usage.node"), cell: (r) => r.node || "—" },
-      { label: t("endpoint"), cell: (r) => h("code", { text: r.endpoint }) },
-      { label: t("status"), cell: (r) => badge(String(r.status), r.outcome === "ok" ? "ok" : "warn") },
-      { label: t("tokens"), class: "num", cell: (r) => num(r.total_tokens) },
-      { label: t("cost"), class: "num", cell: (r) => money(r.cost) },
-      { label: t("latency"), class: "num", cell: (r) => `${Math.round(r.latency_ms)} ms` },
-    ], page.data, t("usage.empty"));
+      Charts.dailyChart(daily.data, "requests", t("chart.requests.day"), (v) => num(Math.round(v))),
+      Charts.dailyChart(daily.data, "cost", t("chart.cost.day"), (v) => money(v)),
+      Charts.modelChart(byModel, "requests", t("chart.requests.model"), (v) => num(v)),
+      Charts.modelChart(byModel, "cost", t("chart.cost.model"), (v) => money(v))) : null;
+    const rows = TA.usageTable(page.data, names);
     main.replaceChildren(section(t("tab.usage"), filters, cards, charts),
       section(t("usage.records"), rows, pager(page, (offset) => { usageFilter.offset = offset; TA.refresh(); })));
   }

@@ -117,15 +117,7 @@
       stat(t("stat.cost"), money(tot.cost)),
       stat(t("stat.quota.left"), quota, stats.quota === null ? t("stat.used", { v: money(stats.used) })
         : t("stat.quota.of", { used: money(stats.used), quota: money(stats.quota) })));
-    const rows = table([
-      { label: t("time"), cell: (r) => when(r.created_at) },
-      { label: t("model"), cell: (r) => r.model || "—" },
-      { label: t("endpoint"), cell: (r) => h("code", { text: r.endpoint }) },
-      { label: t("status"), cell: (r) => badge(String(r.status), r.outcome === "ok" ? "ok" : "warn") },
-      { label: t("tokens"), class: "num", cell: (r) => num(r.total_tokens) },
-      { label: t("cost"), class: "num", cell: (r) => money(r.cost) },
-      { label: t("latency"), class: "num", cell: (r) => `${Math.round(r.latency_ms)} ms` },
-    ], page.data, t("usage.empty"));
+    const rows = TA.usageTable(page.data);
     main.replaceChildren(section(t("tab.usage"), filters, cards, rows,
       pager(page, (offset) => { usageFilter.offset = offset; TA.refresh(); })));
   }
