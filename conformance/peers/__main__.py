@@ -116,6 +116,15 @@ def check(run: Run, report_dir: Path, extra: list[str]) -> None:
     print(f"    exit {proc.returncode} in {run.seconds:.0f} s", flush=True)
 
 
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
 def _env() -> dict[str, str]:
     import os
 
@@ -171,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         mocks_proc.stop()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(doc.render(reports, started, mocks_note="`topapi mock all --api-key <a key of the run>`"))
+    args.out.write_text(doc.render(reports, started, mocks_note="`topapi mock all --api-key <a key of the run>`",
+                                   commit=_commit()))
     print(f"wrote {args.out}", flush=True)
     return 0 if all(r.error is None and r.runs for r in reports) else 1
 

@@ -38,8 +38,9 @@ def litellm(workdir: Path, spec: str = "litellm[proxy]") -> Installed:
         _run([sys.executable, "-m", "venv", str(venv)], workdir, workdir / "litellm-install.log", "python -m venv")
         _run([str(venv / "bin" / "pip"), "install", "-q", spec], workdir, workdir / "litellm-install.log",
              f"pip install '{spec}' into {venv}")
-    out = subprocess.run([str(venv / "bin" / "python"), "-c", "from importlib.metadata import version as v; "
-                          "print(v('litellm'))"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([str(venv / "bin" / "python"), "-c", "import sys; from importlib.metadata import version "
+                          "as v; print(v('litellm'), f'(python {sys.version.split()[0]})')"],
+                         capture_output=True, text=True, timeout=120)
     if out.returncode != 0:
         raise InstallError(f"litellm is not importable in {venv}: {out.stderr.strip()[-300:]}")
     return Installed("LiteLLM proxy", out.stdout.strip(), [str(exe)])
@@ -57,4 +58,5 @@ def portkey(workdir: Path, spec: str = "@portkey-ai/gateway") -> Installed:
         _run([npm, "install", "--no-audit", "--no-fund", spec], home, workdir / "portkey-install.log",
              f"npm install {spec} in {home}")
     version = json.loads((package / "package.json").read_text())["version"]
-    return Installed("Portkey gateway", version, [node, str(server)])
+    runtime = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    return Installed("Portkey gateway", f"{version} (node {runtime})", [node, str(server)])
