@@ -183,6 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(doc.render(reports, started, mocks_note="`topapi mock all --api-key <a key of the run>`",
                                    commit=_commit()))
     print(f"wrote {args.out}", flush=True)
+    for rep in reports:
+        for run in rep.runs:
+            for cause, replayed in run.replays.items():
+                if replayed and doc.same_answer(*replayed):
+                    print(f"  note: {rep.name} ({run.label}): {cause}: the mock answers the same (ours to fix)")
     return 0 if all(r.error is None and r.runs for r in reports) else 1
 
 

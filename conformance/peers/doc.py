@@ -115,4 +115,11 @@ def _cause(i: int, c: dict[str, Any], replayed: Any) -> list[str]:
     peer, mock = replayed
     out += ["", "The peer answers:", "", _code("\n".join(peer.lines())), "",
             f"The mock behind it answers the same request ({mock.url}):", "", _code("\n".join(mock.lines()))]
+    if same_answer(peer, mock):
+        out += ["", "**The mock answers this request the same way: not the peer's doing. A check or mock of ours "
+                "to fix.**"]
     return out
+
+
+def same_answer(peer: Any, mock: Any) -> bool:
+    return peer.status == mock.status and peer.head[:200] == mock.head[:200]
