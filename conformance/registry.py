@@ -55,6 +55,7 @@ CAUSES = {
     "sse.responses.event_lines": "Responses stream events lack their `event:` lines",
     "responses.previous_response_id": "previous_response_id is not the id of the response it continues",
     "videos.remixed_from": "remixed_from_video_id is not the id of the video remixed",
+    "gemini.models_list": "Gemini's model list (GET …/models) is not answered",
 }
 # a cause "schema:<doc>#<schema>: <problem>" (ctx.valid) groups the same schema violation across checks
 

@@ -96,9 +96,9 @@ def build(method: str, url: str, headers: dict[str, str], body: bytes | str | No
     parts = urlsplit(url)
     query = [(k, secrets.mask(v) if k in QUERY_SECRETS else v) for k, v in parse_qsl(parts.query, True)]
     safe_url = secrets.mask(urlunsplit(parts._replace(query=urlencode(query, safe="$<>"))))
-    text = _text(body)
+    text = text_of(body)
     safe_body = None if text is None else secrets.mask(text)
-    ans = secrets.mask(_text(answer) or "")
+    ans = secrets.mask(text_of(answer) or "")
     whole = safe_body if safe_body is not None and len(safe_body) <= REPLAY_LIMIT and not (
         safe_body.startswith("<") and safe_body.endswith(">")) else None
     return Exchange(method, safe_url, shown, _cut(safe_body, BODY_LIMIT), status, _cut(ans, ANSWER_LIMIT) or "",
@@ -125,7 +125,11 @@ def _quote(s: str) -> str:
     return shlex.quote(s)
 
 
-def _text(data: bytes | str | None) -> str | None:
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def text_of(data: bytes | str | None) -> str | None:
+    """Text as it is; bytes decoded, or described when they are binary (an MP4, a PNG)."""
     if data is None:
         return None
     if isinstance(data, str):
@@ -133,9 +137,12 @@ def _text(data: bytes | str | None) -> str | None:
     if not data:
         return ""
     try:
-        return data.decode()
+        text = data.decode()
     except UnicodeDecodeError:
-        return f"<{len(data)} bytes: {data[:48]!r}…>"
+        return f"<{len(data)} bytes: {data[:24]!r}…>"
+    if _CONTROL.search(text[:2000]):
+        return f"<{len(data)} bytes: {data[:24]!r}…>"
+    return text
 
 
 def _cut(s: str | None, limit: int) -> str | None:

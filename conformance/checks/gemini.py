@@ -137,7 +137,10 @@ def gemini_models(ctx: Ctx) -> None:
     full: list[str] = []
     for prefix in prefixes(ctx):
         what = f"GET {prefix}/models"
-        obj = ctx.ok_json(ctx.get(f"{prefix}/models"), what)
+        r = ctx.get(f"{prefix}/models")
+        ctx.expect(r.status_code == 200, f"{what}: HTTP {r.status_code}, expected 200: {r.text[:300]}",
+                   cause="gemini.models_list")
+        obj = ctx.ok_json(r, what)
         ctx.valid("gemini", "ListModelsResponse", obj, what)
         names = [m["name"] for m in obj["models"]]
         ctx.expect(want in names, f"{what}: {want} is not listed (got {names[:5]})")

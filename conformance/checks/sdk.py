@@ -340,6 +340,9 @@ def gemini(ctx: Ctx) -> None:
         ctx.expect(lum and (lum.candidates_token_count or 0) > 0,
                    "generate_content_stream: the last event has no usageMetadata with candidatesTokenCount")
 
-        with sdk_call("models.list"):
-            names = [m.name for m in client.models.list()]
+        try:
+            with sdk_call("models.list"):
+                names = [m.name for m in client.models.list()]
+        except CheckFailed as exc:  # the same as gemini.models' list request failing
+            raise CheckFailed(str(exc), cause="gemini.models_list", exchange=exc.exchange) from None
     ctx.expect(f"models/{model}" in names, f"models.list: models/{model} not listed (got {names[:5]})")

@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     for rep in reports:
         for run in rep.runs:
             for cause, replayed in run.replays.items():
-                if replayed and doc.same_answer(*replayed):
+                if replayed and doc.same_answer(*replayed) and not cause.startswith(doc.TIMING):
                     print(f"  note: {rep.name} ({run.label}): {cause}: the mock answers the same (ours to fix)")
     return 0 if all(r.error is None and r.runs for r in reports) else 1
 

@@ -60,7 +60,9 @@ def start_mocks(workdir: Path, api_key: str) -> tuple[Proc, dict[str, str]]:
     """`topapi mock all` on free ports, accepting only `api_key`; returns the process and {kind: base URL}."""
     log = workdir / "mocks.log"
     cmd = [sys.executable, "-c", "import sys; from topapi.cli import main; sys.exit(main())", "mock", "all",
-           "--port", "0", "--api-key", api_key, "--video-ms", "1500"]
+           "--port", "0", "--api-key", api_key, "--video-ms", "1500",
+           # paced like the demo stack's, so that a relay that buffers streams shows it
+           "--ttft-ms", "20", "--itl-ms", "2"]
     proc = Proc("topapi mock all", cmd, log)
     urls: dict[str, str] = {}
 

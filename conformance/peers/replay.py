@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from .. import repro
 from ..surfaces import surface_of
 
 READ_LIMIT = 64_000
@@ -55,7 +56,7 @@ def send(method: str, url: str, headers: dict[str, str], body: str | None, timeo
                 data += chunk
                 if len(data) >= READ_LIMIT:
                     break
-            text = bytes(data).decode(errors="replace")
+            text = repro.text_of(bytes(data)) or ""
             return Answer(url, r.status_code, text[:HEAD], text[HEAD:][-TAIL:] if len(text) > HEAD else "",
                           r.headers.get("content-type", ""))
     except httpx.HTTPError as exc:
