@@ -11,7 +11,8 @@ include the loopback and the client's own scheduling: an upper bound of the mock
    streaming chat requests back to back for `--seconds`. Their first requests are spread
    evenly over one stream's duration, so N streams are in flight at every moment without
    all starting in the same millisecond; streams started during that ramp-up are not counted.
-   TTFT = request sent -> first chunk with content (a role-only chunk is no token);
+   TTFT = request body written (aiohttp's trace hook) -> first chunk with content (a role-only
+   chunk is no token);
    ITL per request = (t_last - t_first) / (tokens - 1), tokens from the final usage;
    gaps = every inter-token gap (their max is the worst stall).
 2. Burst (informative): N streams started at the same instant on warm connections. The
@@ -63,6 +64,13 @@ def pct(values: list[float], p: float) -> float:
 
 @contextlib.contextmanager
 def mock_process(*flags: str, cpu: int | None = None, realtime: bool = False) -> Iterator[str]:
+    with mock_proc(*flags, cpu=cpu, realtime=realtime) as (base, _):
+        yield base
+
+
+@contextlib.contextmanager
+def mock_proc(*flags: str, cpu: int | None = None, realtime: bool = False) -> Iterator[tuple[str, int]]:
+    """(root URL, pid of the mock's Python process)."""
     port = free_port()
     cmd = [sys.executable, "-m", "topapi.cli", "mock", "openai", "--port", str(port), *flags]
     if realtime:
@@ -73,7 +81,7 @@ def mock_process(*flags: str, cpu: int | None = None, realtime: bool = False) ->
     try:
         if not proc.stdout.readline():  # the URL line: printed once the server listens
             raise RuntimeError(f"the mock did not start: {' '.join(cmd)}")
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc.pid  # taskset and chrt exec the mock: the same pid
     finally:
         proc.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -100,10 +108,27 @@ class Stream:
         return [(b - a) * 1000 for a, b in zip(self.stamps, self.stamps[1:], strict=False)]
 
 
+def sent_stamps() -> aiohttp.TraceConfig:
+    """Stamps when a request's body was written (`trace_request_ctx["sent"]`): aiohttp prepares a
+    request, then may yield before writing it, so 200 streams started at once are stamped over ~10 ms
+    of the client's own preparation before the first one leaves; TTFT counts from the write."""
+    tc = aiohttp.TraceConfig()
+
+    async def sent(session: object, ctx: object, params: object) -> None:
+        stamps = getattr(ctx, "trace_request_ctx", None)
+        if isinstance(stamps, dict) and "sent" not in stamps:
+            stamps["sent"] = now()
+
+    tc.on_request_chunk_sent.append(sent)
+    return tc
+
+
 async def one_stream(session: aiohttp.ClientSession, url: str, body: bytes) -> Stream:
     s = Stream(start=now())
     dec = sse.Decoder()
-    async with session.post(url, data=body, headers=HEADERS) as resp:
+    stamps: dict[str, float] = {}
+    async with session.post(url, data=body, headers=HEADERS, trace_request_ctx=stamps) as resp:
+        s.start = stamps.get("sent", s.start)
         resp.raise_for_status()
         async for chunk in resp.content.iter_any():
             t = now()
@@ -149,7 +174,7 @@ async def steady(base: str, streams: int, tokens: int, ttft_ms: float, itl_ms: f
     body, url = stream_body(tokens), base + CHAT
     ramp = (ttft_ms + (tokens - 1) * itl_ms) / 1000  # one stream's duration
     done: list[Stream] = []
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), trace_configs=[sent_stamps()]) as session:
         await warm(session, base, streams)
         t0 = now()
         stop = t0 + ramp + seconds
@@ -166,30 +191,47 @@ async def steady(base: str, streams: int, tokens: int, ttft_ms: float, itl_ms: f
 
 async def burst(base: str, streams: int, tokens: int, ttft_ms: float, itl_ms: float) -> dict:
     body, url = stream_body(tokens), base + CHAT
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), trace_configs=[sent_stamps()]) as session:
         await warm(session, base, streams)
         results = await asyncio.gather(*(one_stream(session, url, body) for _ in range(streams)))
     return summary(list(results), ttft_ms, itl_ms)
 
 
-async def throughput(base: str, concurrency: int, seconds: float) -> float:
-    body = orjson.dumps(BODY)
+async def throughput(base: str, concurrency: int, seconds: float, pid: int | None = None,
+                     distinct: bool = False) -> dict[str, float]:
+    """Non-streamed chat completions as fast as `concurrency` connections go. With the mock's pid, also its
+    CPU time per request: requests per CPU-second is what one core serves, whatever else the machine
+    runs (wall-clock req/s on a shared machine is mostly the other jobs). `distinct`: every body differs
+    (a new prompt each time), as in a real workload, so nothing per body can be remembered."""
+    import psutil
+
     url = base + CHAT
     done = 0
+    proc = psutil.Process(pid) if pid else None
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         await warm(session, base, concurrency)
         stop = now() + seconds
 
-        async def worker() -> None:
+        async def worker(w: int) -> None:
             nonlocal done
+            i = 0
             while now() < stop:
+                i += 1
+                content = f"Write 50 words about relay {w}-{i}." if distinct else BODY["messages"][0]["content"]
+                body = orjson.dumps({**BODY, "messages": [{"role": "user", "content": content}]})
                 async with session.post(url, data=body, headers=HEADERS) as r:
                     await r.read()
                     done += r.status == 200
 
+        cpu0 = sum(proc.cpu_times()[:2]) if proc else 0.0
         t0 = now()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return done / (now() - t0)
+        await asyncio.gather(*(worker(w) for w in range(concurrency)))
+        wall = now() - t0
+        cpu = sum(proc.cpu_times()[:2]) - cpu0 if proc else 0.0
+    out = {"rps": done / wall, "requests": done}
+    if proc and done:
+        out.update(cpu_us_per_request=cpu / done * 1e6, rps_per_core=done / cpu if cpu else float("nan"))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,8 +265,9 @@ def main(argv: list[str] | None = None) -> int:
         result["burst"] = uvloop.run(burst(base, args.streams, args.tokens, args.ttft_ms, args.itl_ms))
     if args.realtime:  # throughput runs keep both cores busy: never starve other processes for them
         os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-    with mock_process(cpu=0) as base:
-        result["rps"] = {f"c{c}": uvloop.run(throughput(base, c, args.rps_seconds)) for c in (1, 50)}
+    with mock_proc(cpu=0) as (base, pid):
+        result["rps"] = {f"c{c}": uvloop.run(throughput(base, c, args.rps_seconds, pid)) for c in (1, 50)}
+        result["rps"]["c50_distinct"] = uvloop.run(throughput(base, 50, args.rps_seconds, pid, distinct=True))
 
     print(f"{args.streams} concurrent streams, TTFT {args.ttft_ms:g} ms / ITL {args.itl_ms:g} ms configured, "
           f"{args.tokens} tokens each")
@@ -234,8 +277,13 @@ def main(argv: list[str] | None = None) -> int:
               f"  p99 {r['ttft_ms_p99']:.2f} ms (error {r['ttft_error_ms_p99']:+.2f})  max {r['ttft_ms_max']:.2f}"
               f" | ITL p50 {r['itl_ms_p50']:.2f} p99 {r['itl_ms_p99']:.2f} ms | gap p99 {r['gap_ms_p99']:.2f}"
               f" max {r['gap_ms_max']:.2f} ms")
-    print(f"non-streaming chat, mock pinned to one core: {result['rps']['c1']:.0f} req/s at 1 connection, "
-          f"{result['rps']['c50']:.0f} req/s at 50")
+    r = result["rps"]
+    print(f"non-streaming chat, mock pinned to one core: {r['c1']['rps']:.0f} req/s at 1 connection, "
+          f"{r['c50']['rps']:.0f} req/s at 50 (this client's pace on this machine)")
+    for name, label in (("c50", "the same body"), ("c50_distinct", "a new prompt each request")):
+        print(f"  mock CPU per request, {label}: {r[name]['cpu_us_per_request']:.0f} us = "
+              f"{r[name]['rps_per_core']:.0f} req/s per core")
+    print(f"load average before: {result['machine']['loadavg_before'][0]:.1f} on {result['machine']['cpus']} CPUs")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)

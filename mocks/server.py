@@ -10,6 +10,7 @@ absolute deadlines so that TTFT and ITL hold under load.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import socket
@@ -161,6 +162,41 @@ class Ctx:
             sent += 1
 
 
+class Turnstile:
+    """Lets one request at a time start its work, one per turn of the event loop.
+
+    A request's clock starts when its bytes are parsed (mocks.serving.ArrivalStampedHttp), but
+    the loop parses only between turns: left alone, it runs every request it read in one go
+    (~0.2 ms each), and the requests that arrive meanwhile wait in the socket, unparsed, their
+    clocks not started: a burst of 200 streams started them up to ~20 ms late. Letting one
+    request through per turn means the loop polls its sockets between any two, so every
+    request is stamped within one request's work of its arrival. A request that finds no queue
+    goes straight through."""
+
+    __slots__ = ("busy", "waiting")
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def enter(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.busy:
+            fut = loop.create_future()
+            self.waiting.append(fut)
+            await fut
+        self.busy = True
+        loop.call_soon(self._next)  # runs after the loop's next poll
+
+    def _next(self) -> None:
+        while self.waiting:
+            fut = self.waiting.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+        self.busy = False
+
+
 class MockServer:
     """Base of the three mock servers. `.app` is the ASGI application."""
 
@@ -170,6 +206,7 @@ class MockServer:
     epoch = 1_767_225_600  # 2026-01-01: `created` = epoch + request number
 
     def __init__(self, settings: Settings | None = None, **changes: Any) -> None:
+        self._turnstile = Turnstile()
         base = settings or Settings(node_name=self.default_node_name)
         self.initial = base.updated(changes) if changes else base
         self.initial.validate()
@@ -339,6 +376,7 @@ class MockServer:
             # stream, queued behind every other request, plus a disconnect listener): ~15% less
             # work per stream. A stream notices a gone client itself (see _paced).
             scope["asgi"] = {**scope.get("asgi", {}), "spec_version": "2.4"}
+            await self._turnstile.enter()
         self.in_flight += 1
         try:
             if fault is not None and fault.kind in ("status", "hang", "reset"):
