@@ -281,3 +281,34 @@ def test_load_chat_stream_on_the_gemini_model(stack, account, tmp_path):  # noqa
     stack.flush_usage()
     nodes = {r["node"] for r in stack.usage(account.id) if r["endpoint"] == "chat.completions" and r["stream"]}
     assert nodes == {"gemini"}
+
+
+def test_failover_crosses_dialects(stack, oai):  # noqa: F811
+    """One model on an OpenAI node (first tier) and a Gemini node (second): when the OpenAI node fails, the
+    request goes on to the Gemini node, converted (the conversion was prepared for both before the first try)."""
+    with stack.console() as admin:
+        r = admin.post("/api/node/models", json={"name": "mixed-mini", "kind": "chat",
+                                                 "price": {"input_per_1k": 0.001, "output_per_1k": 0.002}})
+        assert r.status_code == 201, r.text
+        for name, provider, node, upstream, priority in (
+                ("mixed-openai", "openai", "openai-a", OPENAI_MODEL, 1),
+                ("mixed-gemini", "gemini", "gemini", GEMINI_MODEL, 0)):
+            r = admin.post("/api/node/nodes", json={
+                "name": name, "provider": provider, "base_url": stack.demo.node_url(node), "priority": priority,
+                "api_key": "sk-mock", "models": [{"model": "mixed-mini", "upstream_model": upstream}]})
+            assert r.status_code == 201, r.text
+    user = stack.new_user(("mixed-mini",))
+    client = openai.OpenAI(base_url=stack.base_url + "/v1", api_key=user.key, max_retries=0, timeout=30)
+    try:
+        out = client.chat.completions.create(model="mixed-mini", messages=[{"role": "user", "content": "what is 12*7"}])
+        assert "84" in out.choices[0].message.content
+        assert last_record(stack, user, "chat.completions")["node"] == "mixed-openai"
+        with stack.mock_settings("openai-a", fault={"kind": "status", "status": 500, "rate": 1.0}):
+            out = client.chat.completions.create(model="mixed-mini",
+                                                 messages=[{"role": "user", "content": "what is 12*7"}])
+            assert "84" in out.choices[0].message.content and out.model == "mixed-mini"
+            rec = last_record(stack, user, "chat.completions")
+            assert rec["node"] == "mixed-gemini" and rec["attempts"] == 2
+            assert rec["completion_tokens"] == out.usage.completion_tokens
+    finally:
+        client.close()
