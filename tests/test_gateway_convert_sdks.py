@@ -285,7 +285,8 @@ def test_load_chat_stream_on_the_gemini_model(stack, account, tmp_path):  # noqa
 
 def test_failover_crosses_dialects(stack, oai):  # noqa: F811
     """One model on an OpenAI node (first tier) and a Gemini node (second): when the OpenAI node fails, the
-    request goes on to the Gemini node, converted (the conversion was prepared for both before the first try)."""
+    request goes on to the Gemini node, converted (the conversion was prepared for both before the first try).
+    A request only one node can carry goes to that one."""
     with stack.console() as admin:
         r = admin.post("/api/node/models", json={"name": "mixed-mini", "kind": "chat",
                                                  "price": {"input_per_1k": 0.001, "output_per_1k": 0.002}})
@@ -310,5 +311,12 @@ def test_failover_crosses_dialects(stack, oai):  # noqa: F811
             rec = last_record(stack, user, "chat.completions")
             assert rec["node"] == "mixed-gemini" and rec["attempts"] == 2
             assert rec["completion_tokens"] == out.usage.completion_tokens
+        # a field only the OpenAI node can carry: the Gemini node leaves the plan, the request is not refused
+        biased = {"model": "mixed-mini", "messages": [{"role": "user", "content": "hi"}], "logit_bias": {"1": 1}}
+        assert client.chat.completions.create(**biased).choices[0].message.content
+        assert last_record(stack, user, "chat.completions")["node"] == "mixed-openai"
+        with stack.mock_settings("openai-a", fault={"kind": "status", "status": 500, "rate": 1.0}), \
+                pytest.raises(openai.InternalServerError):
+            client.chat.completions.create(**biased)
     finally:
         client.close()

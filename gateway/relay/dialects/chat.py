@@ -37,7 +37,7 @@ class Chat(TextDialect):
             want_usage = bool((opts or {}).get("include_usage"))
             body = {**body, "stream_options": {**(opts or {}), "include_usage": True}}  # usage always, for billing
         job = Job(model, body, stream=stream, want_usage=want_usage)
-        self.prepare(job, ctx.router.targets(model))
+        self.prepare(ctx, job, ctx.router.targets(model))
         return job
 
     # the neutral form is chat's own: nothing to convert on the client's side

@@ -19,7 +19,7 @@ from .. import errors, meters
 from ..proxy import Outbound, relay_stream
 from . import gemini_convert
 from .base import JSON, Dialect, Job
-from .neutral import ChatPassthrough, ConvertMeter, upstream_dialect
+from .neutral import ChatPassthrough, ConvertMeter, Unsupported, upstream_dialect
 
 if TYPE_CHECKING:
     from ...routing import Target
@@ -117,19 +117,30 @@ class TextDialect(Dialect):
         raise NotImplementedError
 
     # -- shared ------------------------------------------------------------------------------------------------
-    def prepare(self, job: Job, targets: list[Target]) -> None:
-        """Convert the request once per node dialect of the plan that is not the client's (400s here)."""
-        bodies: dict[str, dict[str, Any]] | None = None
-        for t in targets:
+    def prepare(self, ctx: RelayContext, job: Job, nodes: list[Target]) -> None:
+        """Convert the request once per node dialect among `nodes` (the model's) that is not the client's.
+        A node whose dialect cannot carry the request is left out of the plan; when that leaves none, the
+        request is refused (400 naming the field) before any node is called."""
+        bodies: dict[str, dict[str, Any]] = {}
+        refused: dict[str, Unsupported] = {}
+        neutral: dict[str, Any] | None = None
+        for t in nodes:
             d = upstream_dialect(self.name, t.provider)
-            if d == self.name or (bodies is not None and d in bodies):
+            if d == self.name or d in bodies or d in refused:
                 continue
-            if bodies is None:
-                bodies = {}
-                neutral = self.to_chat(job)
-            bodies[d] = UPSTREAMS[d].request(neutral)
-        if bodies is not None:
+            try:
+                if neutral is None:
+                    neutral = self.to_chat(job)
+                bodies[d] = UPSTREAMS[d].request(neutral)
+            except Unsupported as exc:
+                refused[d] = exc
+        if bodies:
             job.state["converted"] = bodies
+        if refused:
+            if all(upstream_dialect(self.name, t.provider) in refused for t in nodes):
+                raise next(iter(refused.values()))
+            plan = job.targets if job.targets is not None else ctx.router.plan(job.model)
+            job.targets = [t for t in plan if upstream_dialect(self.name, t.provider) not in refused]
 
     def outbound(self, job: Job, target: Target) -> Outbound:
         d = upstream_dialect(self.name, target.provider)

@@ -56,7 +56,7 @@ class Gemini(TextDialect):
         call.stream = stream
         job = Job(model, upstream_body, stream=stream, method=method, sse=sse)
         job.payload = orjson.dumps(upstream_body)
-        self.prepare(job, ctx.router.targets(model))
+        self.prepare(ctx, job, ctx.router.targets(model))
         return job
 
     def to_chat(self, job: Job) -> dict:

@@ -54,7 +54,7 @@ class Responses(TextDialect):
                                   "whole conversation in `input` instead", "previous_response_id")
             targets = await _affinity(ctx, call, model, previous)
         job = Job(model, upstream_body, stream=stream, targets=targets)
-        self.prepare(job, targets or nodes)
+        self.prepare(ctx, job, targets or nodes)
         return job
 
     def to_chat(self, job: Job) -> dict:
