@@ -6,7 +6,8 @@ Lua script call (quota against the shared spend, the key's tokens of the last mi
 a slot among the key's requests in flight, all checked and taken atomically), and settling is queued
 for a flusher that sends everything queued since its last call in one script call (at low rates at
 once, under load many requests per round trip). A user with a quota is charged before the last byte
-of each answer (`charge`, one more call): the client's next request, on any instance, sees the spend. Keys without limits and users without a quota cost
+of each answer (`charge`: written to Redis then, its reply not awaited): the client's next request, on
+any instance, sees the spend. Keys without limits and users without a quota cost
 no Redis call at all. Without Redis, or while it is away, the same rules hold per process.
 
 Windows: rpm is a token bucket of `rpm` tokens refilled at rpm/60 per second; tpm a sliding minute
@@ -27,6 +28,7 @@ from typing import Any
 
 from . import metrics
 from .cache import KeyInfo, UserInfo
+from .redis_pipe import Script
 from .shared import ERRORS, Shared
 
 log = logging.getLogger("topapi.gateway.limits")
@@ -106,6 +108,9 @@ for i = 1, #ARGV, 4 do
 end
 return 1
 """
+
+
+ADMIT_SCRIPT, SETTLE_SCRIPT = Script(ADMIT), Script(SETTLE)
 
 
 @dataclass(slots=True, frozen=True)
@@ -197,9 +202,8 @@ class Limits:
         self._charged: set[str] = set()  # request ids whose spend `charge` has sent already
         self._flusher: asyncio.Task | None = None
         if shared is not None:
-            self._admit = shared.redis.register_script(ADMIT)
-            self._settle = shared.redis.register_script(SETTLE)
             shared.on_up.append(self._kick)
+            shared.pipe.scripts += [ADMIT_SCRIPT, SETTLE_SCRIPT]
 
     @staticmethod
     def needed(key: KeyInfo, user: UserInfo) -> bool:
@@ -212,11 +216,12 @@ class Limits:
         shared = self.shared
         if shared is not None and shared.up:
             try:
-                kind, wait_ms, spend = await self._admit(
-                    keys=[shared.key("rpm", key.id), shared.key("tpm", key.id), shared.key("slots", key.id),
-                          shared.key("spend", user.id)],
-                    args=[key.rpm or "", key.tpm or "", key.concurrency or "", request_id,
-                          "" if user.quota is None else repr(user.quota), repr(user.used), SLOT_TTL_S])
+                kind, wait_ms, spend = await shared.pipe.evalsha(
+                    ADMIT_SCRIPT,
+                    [shared.key("rpm", key.id), shared.key("tpm", key.id), shared.key("slots", key.id),
+                     shared.key("spend", user.id)],
+                    [key.rpm or "", key.tpm or "", key.concurrency or "", request_id,
+                     "" if user.quota is None else repr(user.quota), repr(user.used), SLOT_TTL_S])
             except ERRORS as exc:
                 shared.failed(exc)
             else:
@@ -235,16 +240,15 @@ class Limits:
             self._slots[request_id] = False
         return refused
 
-    async def charge(self, user: UserInfo, request_id: str, cost: float) -> None:
-        """Add a request's spend in Redis now, before its answer ends (its `settle` then skips the spend)."""
+    def charge(self, user: UserInfo, request_id: str, cost: float) -> None:
+        """Send a request's spend to Redis now, before its answer ends (its `settle` then skips the spend).
+        Not awaited: written to Redis's socket before the answer's last byte goes to the client, it is run
+        before any request the client sends next, to any instance."""
         shared = self.shared
         if not cost or shared is None or not shared.up:
             return
-        try:
-            await self._settle(args=["S", shared.key("spend", user.id), repr(cost), repr(user.used + cost)])
-        except ERRORS as exc:
-            shared.failed(exc)
-            return
+        shared.pipe.send(SETTLE_SCRIPT, [], ["S", shared.key("spend", user.id), repr(cost), repr(user.used + cost)],
+                         shared.failed)
         self._charged.add(request_id)
 
     def settle(self, key: KeyInfo | None, user: UserInfo | None, request_id: str, cost: float, tokens: int) -> None:
@@ -277,7 +281,7 @@ class Limits:
         while self._ops and self.shared.up:
             ops, self._ops = self._ops, []
             try:
-                await self._settle(args=ops)
+                await self.shared.pipe.evalsha(SETTLE_SCRIPT, [], ops)
             except ERRORS as exc:
                 self.shared.failed(exc)
                 self._ops = ops + self._ops  # sent again when Redis is back

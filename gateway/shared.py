@@ -24,6 +24,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from . import metrics
+from .redis_pipe import RedisPipe
 
 log = logging.getLogger("topapi.gateway.redis")
 
@@ -42,7 +43,8 @@ class Shared:
         self.url, self.base_prefix = url, prefix
         self.prefix = prefix
         self.timeout_s, self.retry_s = timeout_s, retry_s
-        self.redis = _client(url, timeout_s, timeout_s)
+        self.redis = _client(url, timeout_s, timeout_s)  # pub/sub, pings, the consoles (redis-py)
+        self.pipe = RedisPipe.from_url(url, timeout_s)  # the hot path's script calls (see redis_pipe.py)
         self.up = False
         self.errors = 0  # calls that failed (the metric)
         self.on_up: list[Callable[[], Any]] = []
@@ -71,6 +73,7 @@ class Shared:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        self.pipe.close()
         with contextlib.suppress(*ERRORS):
             await self.redis.aclose()
 

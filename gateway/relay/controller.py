@@ -70,7 +70,7 @@ async def serve(ctx: RelayContext, req: Req, call: Call, op: Dialect) -> None:
         if call.user.quota is not None and ctx.limits.shared is not None:
             # the spend reaches the other instances before the client has its answer: its next
             # request, wherever it goes, is checked against it (the quota holds within one request)
-            req.before_end = lambda: ctx.limits.charge(call.user, call.request_id, call.cost())
+            req.before_end = lambda: ctx.limits.charge(call.user, call.request_id, call.cost())  # not awaited
     ctx.journal.started(call.request_id, call.user.id, call.key.id, call.endpoint, call.model, job.stream)
     answer = await send(ctx, call, op, job, route(ctx, job))
     await op.relay(ctx, req, call, job, answer)

@@ -42,7 +42,7 @@ class Req:
         self.status = 0
         self.disconnected = False
         self.request_id: str | None = None  # sent as x-request-id: the usage record's request_id
-        self.before_end: Any = None  # awaited right before the last byte (the quota's spend, see controller)
+        self.before_end: Any = None  # called right before the last byte (the quota's spend, see controller)
 
     def header(self, name: bytes) -> str | None:
         v = self.headers.get(name)
@@ -102,7 +102,7 @@ class Req:
     async def end(self, data: bytes = b"") -> None:
         if self.before_end is not None:
             hook, self.before_end = self.before_end, None
-            await hook()
+            hook()
         self.finished = True
         await self.send({"type": "http.response.body", "body": data, "more_body": False})
 

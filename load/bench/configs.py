@@ -76,7 +76,7 @@ def relay(mock: Mock, *, cpu: int | None, log_dir: Path, wrap: list[str] | None 
 
 
 def gateway(mock: Mock, *, cpu: int | None, log_dir: Path, state_dir: Path, wrap: list[str] | None = None,
-            redis_url: str | None = None) -> Target:
+            redis_url: str | None = None, extra_args: list[str] | None = None) -> Target:
     """`topapi serve` on a fresh state dir, one worker, seeded through the admin API over HTTP; with
     `redis_url`, limits and spend shared through that Redis (a key prefix of its own)."""
     port = free_port()
@@ -84,7 +84,7 @@ def gateway(mock: Mock, *, cpu: int | None, log_dir: Path, state_dir: Path, wrap
     name = "gateway-redis" if redis_url else "gateway"
     redis = ["--redis-url", redis_url, "--redis-prefix", f"topapi-bench-{secrets.token_hex(4)}:"] if redis_url else []
     proc = Proc(name, [sys.executable, "-m", "topapi.cli", "serve", "--host", HOST, "--port", str(port),
-                       "--workers", "1", "--state-dir", str(state_dir), *redis],
+                       "--workers", "1", "--state-dir", str(state_dir), *redis, *(extra_args or [])],
                 cpu=cpu, log_dir=log_dir, env={"TOPAPI_ADMIN_USER": "admin", "TOPAPI_ADMIN_PASSWORD": admin_pw},
                 wrap=wrap)
     url = f"http://{HOST}:{port}"

@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=200, help="requests before instrumentation")
     p.add_argument("--json", type=Path, help="write the results here too")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="the Redis of gateway-redis")
+    p.add_argument("--gateway-args", default="", help="more `topapi serve` flags for the gateways, e.g. "
+                   "'--sync-interval 0' (background polls add instructions in proportion to the run's wall time)")
     args = p.parse_args(argv)
     names = [n.strip() for n in args.targets.split(",") if n.strip()]
     unknown = sorted(set(names) - set(CONFIGS))
@@ -115,9 +117,12 @@ def main(argv: list[str] | None = None) -> int:
             if name == "gateway-redis" and not configs.redis_answers(args.redis_url):
                 print(f"{name:8s} skipped: no Redis answers at {args.redis_url} (--redis-url)", flush=True)
                 continue
+            # under valgrind everything is ~50x slower: Redis's 0.25 s time-out would flap up and down
+            slow = ["--redis-timeout", "5"] if name == "gateway-redis" else []
             target = (configs.relay(mock, cpu=None, log_dir=work, wrap=wrap) if name == "relay" else
                       configs.gateway(mock, cpu=None, log_dir=work, state_dir=work / f"{name}-state", wrap=wrap,
-                                      redis_url=args.redis_url if name == "gateway-redis" else None))
+                                      redis_url=args.redis_url if name == "gateway-redis" else None,
+                                      extra_args=[*slow, *args.gateway_args.split()]))
             try:
                 total = measure(target, dump_base, requests=args.requests, warmup=args.warmup, linger_s=0.5)
             finally:
