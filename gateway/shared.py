@@ -132,8 +132,8 @@ class Shared:
                 try:
                     await pubsub.subscribe(name)
                     on_message(b"")
-                    while True:
-                        message = await pubsub.get_message(timeout=self.retry_s)
+                    while True:  # blocks until a message (no wake-ups while nothing happens)
+                        message = await pubsub.get_message(timeout=None)
                         if message is not None and message.get("type") == "message":
                             on_message(message["data"])
                 except ERRORS as exc:
