@@ -241,8 +241,9 @@ def test_slow_fault(http: httpx.Client) -> None:
     tokens = [t for t, e in events if not e.is_done and e.json()["choices"][0]["delta"].get("content")]
     gaps = [b - a for a, b in zip(tokens, tokens[1:], strict=False)]
     assert len(tokens) == 6
-    # frames 0 (role) and 1..2 go at full speed; from frame 3 on each token waits 60 ms
-    assert all(g >= 0.05 for g in gaps[2:]) and gaps[0] < min(gaps[2:]), gaps
+    # frames 0 (role) and 1..2 go at full speed; frames 3..6 each wait 60 ms. A busy machine can
+    # delay one read and shorten the next gap, but no token can arrive before the mock sent it.
+    assert tokens[-1] >= 4 * 0.06, (tokens, gaps)
     t0 = time.perf_counter()
     assert http.post(CHAT, json={**BODY, "max_tokens": 6}, headers=slow).status_code == 200
     assert time.perf_counter() - t0 >= 5 * 0.06  # a JSON answer waits for the slow tokens too
