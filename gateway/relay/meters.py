@@ -17,7 +17,7 @@ import orjson
 from specs import streams
 
 
-def _split(buf: bytes) -> tuple[list[bytes], bytes]:
+def split_events(buf: bytes) -> tuple[list[bytes], bytes]:
     """Whole SSE events (each with its terminator) and the incomplete rest."""
     events = []
     start = 0
@@ -35,7 +35,7 @@ def _split(buf: bytes) -> tuple[list[bytes], bytes]:
     return events, buf[start:]
 
 
-def _data(event: bytes) -> bytes | None:
+def event_data(event: bytes) -> bytes | None:
     """The payload of an event's data line(s)."""
     out = []
     for line in event.splitlines():
@@ -67,7 +67,7 @@ class Meter:
 
     def feed(self, chunk: bytes) -> tuple[bytes, bool]:
         """Bytes to forward now, and whether they carry the first output."""
-        events, self.buf = _split(self.buf + chunk)
+        events, self.buf = split_events(self.buf + chunk)
         if not events:
             return b"", False
         first_output = False
@@ -134,14 +134,14 @@ class ChatMeter(Meter):
         return self.done or self.upstream_error is not None
 
     def on_event(self, event: bytes) -> bool:
-        data = _data(event)
+        data = event_data(event)
         if data == streams.DONE:
             self.done = True
             return True
         obj = load_json(data)
         if not isinstance(obj, dict):
             return self._not_json(data)
-        _note(self, streams.Chat, obj)
+        note(self, streams.Chat, obj)
         # False drops the usage-only chunk the client did not ask for
         return bool(obj.get("choices") or not obj.get("usage") or self.want_usage)
 
@@ -152,18 +152,18 @@ class ResponsesMeter(Meter):
         self.response_id: str | None = None
 
     def on_event(self, event: bytes) -> bool:
-        data = _data(event)
+        data = event_data(event)
         obj = load_json(data)
         if not isinstance(obj, dict):
             return self._not_json(data)
         if obj.get("type") == "response.created":
             self.response_id = (obj.get("response") or {}).get("id")
         else:
-            _note(self, streams.Responses, obj)
+            note(self, streams.Responses, obj)
         return True
 
 
-def _note(meter: Meter, sem: Any, obj: dict[str, Any]) -> None:
+def note(meter: Meter, sem: Any, obj: dict[str, Any]) -> None:
     """One decoded event, as specs/streams.py defines it: error, output, usage."""
     error = sem.error(obj)
     if error is not None:
@@ -182,12 +182,12 @@ def gemini_usage(obj: dict[str, Any]) -> tuple[int, int] | None:
 
 def _note_gemini(meter: Meter, obj: dict[str, Any]) -> None:
     """One GenerateContentResponse (an SSE event or an array element): error, output, usage."""
-    _note(meter, streams.Gemini, obj)
+    note(meter, streams.Gemini, obj)
 
 
 class GeminiSseMeter(Meter):
     def on_event(self, event: bytes) -> bool:
-        data = _data(event)
+        data = event_data(event)
         obj = load_json(data)
         if not isinstance(obj, dict):
             return self._not_json(data)

@@ -16,7 +16,7 @@ from typing import Any
 from specs import streams
 
 from ..errors import RelayError
-from ..meters import DONE_DATA, Meter, _data, _note, _split, load_json
+from ..meters import DONE_DATA, Meter, event_data, load_json, note, split_events
 
 # provider -> the text dialects its nodes speak, preferred first
 UPSTREAM: dict[str, tuple[str, ...]] = {
@@ -59,11 +59,11 @@ class ConvertMeter(Meter):
         self.ended = False  # the node's own end marker
 
     def feed(self, chunk: bytes) -> tuple[bytes, bool]:
-        events, self.buf = _split(self.buf + chunk)
+        events, self.buf = split_events(self.buf + chunk)
         before = self.output_events
         out: list[bytes] = []
         for ev in events:
-            data = _data(ev)
+            data = event_data(ev)
             if data == DONE_DATA:
                 self.ended = True
                 continue
@@ -73,7 +73,7 @@ class ConvertMeter(Meter):
                     self.broken, self.buf = "the node sent an event whose data is not JSON", b""
                     break
                 continue
-            _note(self, self.sem, obj)
+            note(self, self.sem, obj)
             if self.upstream_error is not None:
                 out.append(self.render.error(self.upstream_error))
                 self.buf = b""
