@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import time
 from typing import Any
 
 import specs
@@ -134,10 +135,15 @@ def _part(ctx: Ctx, doc: dict[str, Any], include: Any, credential: str, *, relay
 
 
 def sweep_and_focus(part: st.Part) -> list[Sub]:
-    """The sweep over every operation, then the focus run over those with a finding (module docstring)."""
+    """The sweep over every operation, then the focus run over those with a finding (module docstring).
+    A deadline (--schema-budget) covers both: the focus run gets what the sweep left of it, or does not run."""
+    started = time.monotonic()
     subs = st.run(part)
     failing = frozenset(s.name for s in subs if s.status == "failed")
     if not failing or part.phases == ("examples",):  # a smoke run stays one
+        return subs
+    left = part.deadline_s - (time.monotonic() - started) if part.deadline_s else None
+    if left is not None and left < 1:
         return subs
     include = part.include
 
@@ -145,6 +151,7 @@ def sweep_and_focus(part: st.Part) -> list[Sub]:
         return include(method, path) and f"{method} {path}" in failing
 
     focus = dataclasses.replace(part, include=failed, phases=tuple(p for p in part.phases if p != "stateful"),
+                                deadline_s=left,
                                 plans=plans(part.document, sorted(failing), max_examples=part.max_examples,
                                             focus=failing))
     more = {s.name: s for s in st.run(focus)}

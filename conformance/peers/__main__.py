@@ -102,8 +102,9 @@ def start_portkey(inst: install.Installed, workdir: Path, mocks: dict[str, str],
 
 
 def check(run: Run, report_dir: Path, extra: list[str]) -> None:
+    run.args = [*run.args, *extra]
     cmd = [sys.executable, "-c", "import sys; from topapi.cli import main; sys.exit(main())", "check",
-           "--base-url", run.base_url, "--api-key", run.api_key, "--report-dir", str(report_dir), *run.args, *extra]
+           "--base-url", run.base_url, "--api-key", run.api_key, "--report-dir", str(report_dir), *run.args]
     for name, value in run.headers.items():
         cmd += ["-H", f"{name}: {value}"]
     print(f"  topapi check against {run.base_url} ({run.label}) ...", flush=True)

@@ -69,8 +69,9 @@ def render(reports: list[Any], started: datetime, *, mocks_note: str, commit: st
 
 
 def _run_section(run: Any) -> list[str]:
-    out = ["", f"### {run.label}", "", f"`topapi check --base-url {run.base_url}` ({run.note}): exit code "
-           f"{run.exit_code} in {run.seconds:.0f} s."]
+    extra = " ".join(run.args)
+    out = ["", f"### {run.label}", "", f"`topapi check --base-url {run.base_url}{' ' + extra if extra else ''}` "
+           f"({run.note}): exit code {run.exit_code} in {run.seconds:.0f} s."]
     if not run.results:
         return out + ["", _code(run.output_tail)]
     res = run.results
