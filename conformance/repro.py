@@ -24,7 +24,7 @@ BODY_LIMIT = 600  # characters of a request body shown in a reproduction
 REPLAY_LIMIT = 64_000  # a body up to this long is also kept whole (masked), so the request can be replayed
 ANSWER_LIMIT = 300  # characters of the answer
 SENSITIVE = ("authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie", "proxy-authorization")
-SENSITIVE_WORDS = ("key", "secret", "token", "password", "auth")
+SENSITIVE_WORDS = ("key", "apikey", "secret", "token", "password", "auth", "authorization", "credential", "cookie")
 QUERY_SECRETS = ("key", "api_key", "token")
 NOT_SECRET = ("not-a-key",)
 # headers every client adds on its own: left out of reproductions (curl adds its own)
@@ -84,7 +84,7 @@ class Secrets:
         if masked != value or any(n in value for n in NOT_SECRET):
             return masked
         low = name.lower()
-        if low in SENSITIVE or any(w in low for w in SENSITIVE_WORDS):
+        if low in SENSITIVE or set(re.split(r"[-_]", low)) & set(SENSITIVE_WORDS):  # "portkey" is not a key
             scheme = value.split(" ", 1)[0] + " " if low.endswith("authorization") and " " in value else ""
             return f"{scheme}<redacted>"
         return value
