@@ -41,8 +41,12 @@ def test_find_max_finds_the_known_maximum(tmp_path: Path) -> None:
     assert held and failed and max(st["rate"] for st in held) < min(st["rate"] for st in failed)
     for st in s["steps"]:
         assert st["goodput_rps"] is not None and st["goodput_rps"] <= st["achieved_rps"] + 1e-9
-        assert abs(st["achieved_rps"] - st["rate"]) / st["rate"] < 0.05
         assert (Path(st["report_dir"]) / "summary.json").exists()
+        # a step holds only when its schedule was kept (a busy machine may not keep the highest rates:
+        # those steps fail, and the search says so, rather than report what the generator could not send)
+        assert st["schedule_held"] == (st["achieved_rps"] >= 0.95 * st["offered_rps"])
+        if st["passed"]:
+            assert st["schedule_held"] and all(g["passed"] for g in st["slo"])
     # the WIRE.md keys come from the step at max_rate
     assert s["achieved_rps"] == next(st["achieved_rps"] for st in s["steps"] if st["rate"] == s["max_rate"])
     assert (tmp_path / "curve.png").stat().st_size > 0
