@@ -42,7 +42,9 @@ from gateway.relay import dispatch
 from specs import seed
 from specs.validate import validator
 
-pytestmark = pytest.mark.slow
+# One xdist worker runs the whole module (pyproject's addopts sets --dist loadgroup): the last two
+# tests read what the fuzz tests saw in this process, and work stealing once split them.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("gateway_schemathesis")]
 
 MAX_EXAMPLES = 5  # fuzzed cases per operation and mode, on top of the examples and coverage phases
 SEED = 20240601
