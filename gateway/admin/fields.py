@@ -193,8 +193,17 @@ def served_models(value: Any, field: str) -> list[dict[str, Any]]:
 
 # --- query parameters ----------------------------------------------------------------------
 
+def _query_one(request: Request, name: str) -> str | None:
+    """The parameter's one value. Starlette's .get() returns the last of repeated values, so
+    `?window=junk&window=` would read as absent: a repeated parameter is refused instead."""
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise ApiError(400, "invalid_query", f"{name}: given {len(values)} times; give it once")
+    return values[0] if values else None
+
+
 def query_text(request: Request, name: str, max_len: int = 128) -> str | None:
-    value = request.query_params.get(name)
+    value = _query_one(request, name)
     if value is None or value == "":
         return None
     if len(value) > max_len or CONTROL.search(value):
@@ -203,7 +212,7 @@ def query_text(request: Request, name: str, max_len: int = 128) -> str | None:
 
 
 def query_int(request: Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query_params.get(name)
+    raw = _query_one(request, name)
     if raw is None or raw == "":
         return default
     if not INTEGER.fullmatch(raw) or not lo <= int(raw) <= hi:
