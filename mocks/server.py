@@ -210,6 +210,7 @@ class MockServer:
         base = settings or Settings(node_name=self.default_node_name)
         self.initial = base.updated(changes) if changes else base
         self.initial.validate()
+        self.in_flight = 0  # requests being answered now; a reset does not end them, so it keeps this
         self.reset()
         self.app = Starlette(
             routes=[*self.routes(), *self._control_routes()],
@@ -232,7 +233,6 @@ class MockServer:
     def reset(self) -> None:
         self.settings = self.initial
         self.counter = 0
-        self.in_flight = 0
         self.by_endpoint: Counter[str] = Counter()
         self.by_model: Counter[str] = Counter()
         self.by_status: Counter[str] = Counter()

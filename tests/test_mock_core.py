@@ -193,6 +193,12 @@ def test_hang_fault(http: httpx.Client, server) -> None:
     assert r.json()["choices"][0]["message"]["content"]  # a normal answer once the hang ends
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(server.url + CHAT, json=BODY, headers={**KEY, **hang}, timeout=0.15)
+    # the mock goes on answering the abandoned request until its hang ends; wait for it, so the
+    # next test starts with nothing in flight (a reset does not end a request)
+    deadline = time.monotonic() + 5
+    while http.get("/_mock/stats").json()["in_flight"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert http.get("/_mock/stats").json()["in_flight"] == 0
 
 
 def test_reset_fault(http: httpx.Client) -> None:
