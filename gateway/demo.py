@@ -57,7 +57,6 @@ class DemoStack:
     def start(self) -> dict[str, Any]:
         for name, (_, cls, _, _) in NODES.items():
             mock = cls(Settings(node_name=name).updated(self.mock_settings))
-            mock.warm_up()  # a cold mock bursts its first stream out (validators built on the first request)
             self.servers[name] = ServerThread(mock, self.host).start()
         self.info = asyncio.run(self._seed())
         self.path.write_text(json.dumps(self.info, indent=2) + "\n")

@@ -87,7 +87,6 @@ def run(args: argparse.Namespace) -> int:
         for i, kind in enumerate(kinds):
             name = kind if args.kind == "all" or not args.node_name else args.node_name
             app = build(kind, settings_from(args, name))
-            app.warm_up()
             cfg = config(app, args.host, args.port + i if args.port else 0)
             server = uvicorn.Server(cfg)
             # one handler for all servers (below): uvicorn's own, per server, would chain them

@@ -217,6 +217,7 @@ class MockServer:
             exception_handlers={HTTPException: self._http_error, ApiError: self._api_error,
                                 Exception: self._crash},
         )
+        self.warm_up()
 
     # -- to be provided by the provider modules -----------------------------------------------
     def routes(self) -> list[BaseRoute]:
@@ -244,8 +245,9 @@ class MockServer:
                 "by_status": dict(self.by_status)}
 
     def warm_up(self) -> None:
-        """Load the spec and build its request validators now: the first request would pay ~0.2 s,
-        enough to burst out that stream's paced tokens (their deadlines would have passed)."""
+        """Load the spec and build its request validators (at construction, however the mock is then
+        served): the first request would otherwise pay for them, enough to burst out that stream's paced
+        tokens (their deadlines would have passed). The validators are cached per process."""
         for name in schema_names(self.spec):
             if name.endswith("Request"):
                 validator(self.spec, name)

@@ -103,7 +103,6 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
     stack = start_stack(tmp_path_factory.mktemp("gw"), "sqlite", read_timeout_s=5.0)
     for name in stack.demo.servers:  # some latency (buffering is measurable), short videos
         stack.mock(name).settings = stack.mock(name).settings.updated({"ttft_ms": 20, "itl_ms": 2, "video_ms": 1000})
-        stack.mock(name).warm_up()  # a cold mock bursts its first stream out, which looks like buffering
     proxy = BreakingProxy(stack.base_url, stack.api_key)
     try:
         with ServerThread(proxy, lifespan="on") as server:

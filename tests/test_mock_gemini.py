@@ -78,9 +78,7 @@ def user(text: str) -> dict[str, Any]:
 # -- fixtures ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def srv() -> Iterator[ServerThread]:
-    mock = GeminiMock()
-    mock.warm_up()  # as `topapi mock` does: a cold mock bursts its first paced stream out
-    with ServerThread(mock) as s:
+    with ServerThread(GeminiMock()) as s:
         yield s
 
 

@@ -31,7 +31,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s = start_stack(tmp_path_factory.mktemp("gw"), "sqlite", read_timeout_s=10.0)
     for name in s.demo.servers:
         s.mock(name).settings = s.mock(name).settings.updated(DEMO_PACE)
-        s.mock(name).warm_up()
     try:
         yield s
     finally:
